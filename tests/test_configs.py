@@ -1,0 +1,60 @@
+"""Every config in configs/ composes, and every `_target_` in it instantiates."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+TOP = sorted(p.stem for p in CONFIGS.glob("*.yaml"))
+# groups composed through `ns2 train`; hydra/ and paths/ are part of every composition
+GROUPS = ["data", "codec", "model", "trainer", "logger", "callbacks", "debug", "experiment"]
+
+
+def options(group: str) -> list[str]:
+    root = CONFIGS / group
+    found = []
+    for p in sorted(root.rglob("*.yaml")):
+        rel = p.relative_to(root).with_suffix("").as_posix()
+        if group == "model" and "/" in rel:  # sub-groups such as model/scale are composed with their model
+            continue
+        found.append(rel)
+    return found
+
+
+def targets(node, path=""):
+    """The outermost `_target_` nodes of a config."""
+    if isinstance(node, DictConfig):
+        if "_target_" in node:
+            yield path, node
+            return
+        for k in node:
+            yield from targets(node[k], f"{path}.{k}" if path else k)
+
+
+CASES = [(g, o) for g in GROUPS for o in options(g)]
+
+
+@pytest.mark.parametrize("name", TOP)
+def test_top_config_composes(compose, name):
+    cfg = compose(name)
+    assert cfg.task_name
+
+
+@pytest.mark.parametrize("group, option", CASES, ids=[f"{g}={o}" for g, o in CASES])
+def test_group_option_instantiates(compose, group, option):
+    overrides = [f"{group}={option}"]
+    if group in ("trainer", "experiment", "debug") and not torch.cuda.is_available():
+        overrides += ["++trainer.accelerator=cpu", "++trainer.devices=1", "++trainer.strategy=auto", "++trainer.precision=32-true"]
+    cfg = compose("train", overrides)
+    OmegaConf.resolve(cfg)
+    for path, node in targets(cfg):
+        if path.startswith("hydra"):
+            continue
+        if group != "experiment" and not path.startswith("trainer" if group == "debug" else group):
+            continue
+        obj = instantiate(node)
+        assert obj is not None, path
