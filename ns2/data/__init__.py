@@ -1,0 +1,1 @@
+"""Corpora, manifests, preprocessing stages, aligner, datamodules and samplers."""
