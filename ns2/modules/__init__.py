@@ -1,0 +1,1 @@
+"""Shared nn building blocks (attention, transformer, conv, wavenet, noise schedules, mel front end)."""

@@ -1,0 +1,170 @@
+"""A non-causal conditional WaveNet (DiffWave-style residual stack) with optional cross-attention + FiLM.
+
+Channel-first: ``x: [B, C, T]``, ``mask: [B, T]`` true on valid frames, ``cond: [B, C_c, T]`` a
+frame-level condition, ``step: [B, C]`` a per-item embedding (the diffusion time), ``context:
+[B, Tk, C_k]`` a sequence the attention layers read (``context_mask: [B, Tk]``).
+
+One layer::
+
+    y   = x + Linear(step)                                   (masked)
+    pre = DilatedConv_k(y) + CondConv_kc(cond)               [B, 2C, T]
+    pre = FiLM(pre | Attention(LN(y), context))              (attention layers only)
+    g   = tanh(pre[:C]) · sigmoid(pre[C:])                   (dropout)
+    res, skip = Conv_1(g)                                    [B, C, T] each
+    x   = (x + res) / √2
+
+The stack returns the skip outputs averaged as ``Σ skip / √N`` (DiffWave's normalisation, which keeps
+the variance of N roughly uncorrelated skips at one skip's).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ns2.modules.attention import MultiHeadAttention
+from ns2.modules.conv import MaskedConv1d
+from ns2.modules.masks import apply_mask
+
+__all__ = ["FiLM", "WaveNetLayer", "WaveNet", "attention_layer_indices"]
+
+
+def attention_layer_indices(layers: int, every: int) -> list[int]:
+    """Layers that carry attention + FiLM: one after every ``every`` layers, i.e. i with (i + 1) % every == 0
+    (40 layers, every 3 -> 13 layers: 2, 5, ..., 38). ``every <= 0`` -> none."""
+    return [i for i in range(layers) if every > 0 and (i + 1) % every == 0]
+
+
+class FiLM(nn.Module):
+    """Feature-wise linear modulation: x · (1 + γ(a)) + β(a).
+
+    x: [B, C, T], a: [B, T, C_a] (per frame) -> [B, C, T]. Parameters: C_a · 2C + 2C.
+    """
+
+    def __init__(self, cond_dim: int, channels: int) -> None:
+        super().__init__()
+        self.proj = nn.Linear(cond_dim, 2 * channels)
+
+    def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
+        gamma, beta = self.proj(a).transpose(1, 2).chunk(2, dim=1)
+        return x * (1 + gamma) + beta
+
+
+class WaveNetLayer(nn.Module):
+    """One gated residual layer (see the module docstring).
+
+    Args:
+        channels: C, the residual width; the gated convolution has 2C filters.
+        kernel_size, dilation: of the dilated convolution.
+        cond_channels: C_c of the frame-level condition.
+        cond_kernel_size: kernel of the condition's convolution (same dilation); 1 is DiffWave's
+            pointwise conditioner.
+        dropout: on the gated activations.
+        heads: attention heads; 0 means no attention / FiLM in this layer.
+        context_dim: C_k of the attended context (default C).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        kernel_size: int = 3,
+        dilation: int = 1,
+        cond_channels: int | None = None,
+        cond_kernel_size: int = 1,
+        dropout: float = 0.0,
+        heads: int = 0,
+        context_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        cond_channels = channels if cond_channels is None else cond_channels
+        self.channels = channels
+        self.step_proj = nn.Linear(channels, channels)
+        self.dilated_conv = MaskedConv1d(channels, 2 * channels, kernel_size, dilation=dilation)
+        self.cond_conv = MaskedConv1d(cond_channels, 2 * channels, cond_kernel_size, dilation=dilation)
+        self.out_conv = MaskedConv1d(channels, 2 * channels, 1)
+        self.dropout = nn.Dropout(dropout)
+        self.has_attention = heads > 0
+        if self.has_attention:
+            self.attn_norm = nn.LayerNorm(channels)
+            self.attn = MultiHeadAttention(channels, heads, dropout, context_dim=context_dim)
+            self.film = FiLM(channels, 2 * channels)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        cond: torch.Tensor,
+        step: torch.Tensor,
+        context: torch.Tensor | None = None,
+        context_mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """-> (x_next [B, C, T], skip [B, C, T]), both zero at padding."""
+        y = apply_mask(x + self.step_proj(step)[:, :, None], mask)
+        pre = self.dilated_conv(y, mask) + self.cond_conv(cond, mask)
+        if self.has_attention:
+            if context is None:
+                raise ValueError("this WaveNet layer attends to a context: pass context [B, Tk, C_k]")
+            a = self.attn(self.attn_norm(y.transpose(1, 2)), context, context_mask)
+            pre = self.film(pre, a)
+        g = self.dropout(torch.tanh(pre[:, : self.channels]) * torch.sigmoid(pre[:, self.channels :]))
+        res, skip = self.out_conv(g, mask).chunk(2, dim=1)
+        return apply_mask((x + res) / math.sqrt(2.0), mask), skip
+
+
+class WaveNet(nn.Module):
+    """A stack of :class:`WaveNetLayer` with dilations ``dilation_base ** (i % dilation_cycle)`` and
+    attention + FiLM in the layers of :func:`attention_layer_indices` (none when ``heads == 0`` or
+    ``attention_every <= 0``).
+
+    forward(x [B, C, T], mask [B, T], cond [B, C_c, T], step [B, C], context [B, Tk, C_k] | None,
+    context_mask [B, Tk] | None) -> averaged skips [B, C, T] (zero at padding).
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        layers: int,
+        kernel_size: int = 3,
+        dilation_base: int = 2,
+        dilation_cycle: int = 2,
+        cond_channels: int | None = None,
+        cond_kernel_size: int = 1,
+        dropout: float = 0.0,
+        heads: int = 0,
+        attention_every: int = 3,
+        context_dim: int | None = None,
+    ) -> None:
+        super().__init__()
+        if layers < 1 or dilation_cycle < 1:
+            raise ValueError(f"WaveNet needs layers >= 1 and dilation_cycle >= 1, got {layers}, {dilation_cycle}")
+        attending = set(attention_layer_indices(layers, attention_every)) if heads > 0 else set()
+        self.attention_layers = sorted(attending)
+        self.layers = nn.ModuleList(
+            WaveNetLayer(
+                channels,
+                kernel_size,
+                dilation_base ** (i % dilation_cycle),
+                cond_channels,
+                cond_kernel_size,
+                dropout,
+                heads if i in attending else 0,
+                context_dim,
+            )
+            for i in range(layers)
+        )
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None,
+        cond: torch.Tensor,
+        step: torch.Tensor,
+        context: torch.Tensor | None = None,
+        context_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        skips = torch.zeros_like(x)
+        for layer in self.layers:
+            x, skip = layer(x, mask, cond, step, context, context_mask)
+            skips = skips + skip
+        return skips / math.sqrt(len(self.layers))
