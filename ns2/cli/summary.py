@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -32,7 +33,10 @@ def run_summary(cfg: DictConfig) -> dict:
         node = cfg.get(key)
         if node is None:
             continue
-        module = instantiate(node)
+        # a LightningModule config holds its network under ``net``; count that
+        node = node.net if "net" in node and "_target_" in node.net else node
+        with torch.device("meta"):
+            module = instantiate(node)
         out[key] = count_parameters(module)
         print(format_counts(f"{key} {type(module).__name__} parameters:", out[key]))
     return out
