@@ -1,0 +1,40 @@
+"""Inference: diffusion samplers (and synthesizers: text + prompt [+ score] -> wav).
+
+>>> sampler = get_sampler("euler_ode", steps=150)              # NaturalSpeech 2's setting, τ = 1.2²
+>>> z0 = sampler(denoise_fn, sde, (B, D, T), mask=mask, seed=0)  # denoise_fn(z_t, t) -> ẑ0
+"""
+from ns2.inference.samplers import (
+    SAMPLERS,
+    DPMSolverPP,
+    EulerODE,
+    HeunODE,
+    ReverseSDE,
+    Sampler,
+    dpm_solver_pp,
+    euler_ode,
+    get_sampler,
+    heun_ode,
+    ode_encode,
+    prior_noise,
+    reverse_sde,
+    source_aware,
+    time_grid,
+)
+
+__all__ = [
+    "SAMPLERS",
+    "DPMSolverPP",
+    "EulerODE",
+    "HeunODE",
+    "ReverseSDE",
+    "Sampler",
+    "dpm_solver_pp",
+    "euler_ode",
+    "get_sampler",
+    "heun_ode",
+    "ode_encode",
+    "prior_noise",
+    "reverse_sde",
+    "source_aware",
+    "time_grid",
+]
