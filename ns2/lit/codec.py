@@ -1,0 +1,442 @@
+"""The codec's GAN training (DAC's recipe) as a thin LightningModule, and the encoder used to extract codes.
+
+:class:`CodecLit` receives a codec (any :class:`~ns2.codec.base.Codec` whose ``forward(wav)`` returns
+``.wav``, ``.commitment_loss`` and ``.codebook_loss``, as :class:`~ns2.codec.rvq.RVQCodec` does) and a
+discriminator (``disc(wav) -> (logits, features)``, e.g. :class:`~ns2.codec.discriminators.Discriminator`).
+It owns the losses, their weights, the two optimisers and schedules, clipping and logging.
+
+One training step (manual optimisation, as DAC's ``train_loop``):
+
+1. crop ``segment_frames`` codec frames from every item at a random offset (never into padding);
+2. ``out = codec(x)`` in training mode (quantiser dropout active);
+3. discriminator step: ``L_D = adversarial_d(D(x), D(x̂.detach()))``, clip to
+   ``grad_clip_discriminator``, step, scheduler step;
+4. generator step: ``L_G = Σ_k loss_weights[k] · L_k`` over ``mel`` (multi-scale log-mel L1),
+   ``adv_gen``, ``feat`` (feature matching), ``commitment``, ``codebook``; clip to
+   ``grad_clip_generator``, step, scheduler step.
+
+Lightning counts every optimiser step, so ``trainer.global_step`` (and ``max_steps``,
+``every_n_train_steps``) advance by two per batch with a discriminator: :attr:`CodecLit.generator_step`
+is the number of batches trained. Optimisers: AdamW (``weight_decay=0`` is exactly Adam), each with
+an exponential learning-rate decay per step; their states and the schedulers' live in every
+checkpoint, so ``ckpt_path=...`` resumes exactly. Gradient clipping happens in
+:meth:`CodecLit.on_before_optimizer_step`, i.e. after AMP unscaling; leave ``trainer.gradient_clip_val``
+unset. Under DDP use ``strategy=ddp_find_unused_parameters_true`` (each backward touches one network).
+
+Logged: ``train/{loss_g,loss_d,mel,adv_gen,feat,commitment,codebook,grad_norm_g,grad_norm_d,lr}``;
+``val/{mel,si_sdr,waveform_l1,commitment,codebook}``; on the first validation batch, audio examples
+(reference and reconstruction) and log-mel plots for loggers that take them (TensorBoard, W&B).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch import nn
+
+from ns2.codec.base import Codec
+from ns2.losses.codec import (
+    ADVERSARIAL_LOSSES,
+    DAC_MEL_N_MELS,
+    DAC_MEL_WINDOWS,
+    MultiScaleMelLoss,
+    feature_matching_loss,
+    si_sdr,
+)
+
+__all__ = ["CodecLit", "CodecEncoder", "DEFAULT_LOSS_WEIGHTS", "codec_from_checkpoint", "crop_segments"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_LOSS_WEIGHTS: dict[str, float] = {"mel": 15.0, "adv_gen": 1.0, "feat": 2.0, "commitment": 0.25, "codebook": 1.0}
+"""DAC's ``lambdas`` (``mel/loss``, ``adv/gen_loss``, ``adv/feat_loss``, ``vq/commitment_loss``, ``vq/codebook_loss``)."""
+
+
+def crop_segments(
+    audio: torch.Tensor,
+    lengths: torch.Tensor | None,
+    hop_length: int,
+    frames: int | None,
+    random: bool,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """One segment per item, all of the same length, never reaching into padding.
+
+    audio: [B, S]; lengths: [B] valid samples (None: all S). The segment has
+    ``min(frames * hop, shortest length)`` samples, rounded down to whole frames (``frames=None``: the
+    shortest length). Starts are uniform over each item's valid range (``random``) or 0.
+    Returns [B, 1, L].
+    """
+    if audio.dim() != 2:
+        raise ValueError(f"crop_segments: audio must be shaped [B, S], got {tuple(audio.shape)}")
+    b, s = audio.shape
+    if lengths is None:
+        lengths = torch.full((b,), s, device=audio.device, dtype=torch.long)
+    lengths = lengths.to(audio.device).long().clamp(max=s)
+    shortest = int(lengths.min())
+    seg = shortest if frames is None else min(int(frames) * hop_length, shortest)
+    seg = (seg // hop_length) * hop_length
+    if seg < hop_length:
+        raise ValueError(
+            f"crop_segments: the shortest item has {shortest} samples, less than one codec frame ({hop_length})"
+        )
+    if random:
+        span = (lengths - seg + 1).clamp(min=1).cpu()
+        starts = (torch.rand(b, generator=generator) * span).long().clamp(max=span - 1).to(audio.device)
+    else:
+        starts = torch.zeros(b, dtype=torch.long, device=audio.device)
+    idx = starts[:, None] + torch.arange(seg, device=audio.device)[None, :]
+    return audio.gather(1, idx)[:, None]
+
+
+def _check_weights(loss_weights: Mapping[str, float] | None) -> dict[str, float]:
+    weights = dict(DEFAULT_LOSS_WEIGHTS)
+    if loss_weights is not None:
+        unknown = sorted(set(loss_weights) - set(DEFAULT_LOSS_WEIGHTS))
+        if unknown:
+            raise ValueError(
+                f"CodecLit: unknown loss_weights {unknown}; expected keys among {sorted(DEFAULT_LOSS_WEIGHTS)}"
+            )
+        weights.update({k: float(v) for k, v in loss_weights.items()})
+    bad = {k: v for k, v in weights.items() if not math.isfinite(v) or v < 0}
+    if bad:
+        raise ValueError(f"CodecLit: loss_weights must be finite and >= 0, got {bad}")
+    return weights
+
+
+class CodecLit(L.LightningModule):
+    """GAN training of a codec (DAC / Improved RVQGAN recipe).
+
+    Args:
+        codec: the generator; trained in place (quantiser dropout follows its training mode).
+        discriminator: ``disc(wav [B, 1, S]) -> (logits, features)``; ``None`` trains without GAN
+            (mel + VQ losses only, one optimiser).
+        loss_weights: weights of ``mel``, ``adv_gen``, ``feat``, ``commitment``, ``codebook``; missing keys
+            take DAC's values (15, 1, 2, 0.25, 1).
+        lr, betas, weight_decay: AdamW of both networks (DAC: 1e-4, (0.8, 0.99), 0.01); ``weight_decay=0``
+            is Adam. ``discriminator_lr`` overrides ``lr`` for the discriminator.
+        lr_gamma: exponential decay of the learning rate per step (DAC: 0.999996).
+        grad_clip_generator, grad_clip_discriminator: max gradient norms (DAC: 1000, 10); None: no clip.
+        adversarial: ``lsgan`` (DAC) or ``hinge``.
+        adversarial_start_step: batches trained without the ``adv_gen``/``feat`` terms (the discriminator
+            still learns meanwhile); 0 as in DAC.
+        segment_frames: training crop in codec frames (e.g. 32 = 0.4 s at 80 frames/s).
+        val_segment_frames: validation crop from each item's start (None: the shortest item of the batch).
+        mel_n_mels, mel_window_lengths, mel_clamp_eps: the multi-scale mel loss (DAC's by default).
+        num_audio_examples: reconstructions logged per validation (0: none).
+    """
+
+    def __init__(
+        self,
+        codec: Codec,
+        discriminator: nn.Module | None = None,
+        loss_weights: Mapping[str, float] | None = None,
+        lr: float = 1e-4,
+        betas: Sequence[float] = (0.8, 0.99),
+        weight_decay: float = 0.01,
+        lr_gamma: float = 0.999996,
+        discriminator_lr: float | None = None,
+        grad_clip_generator: float | None = 1000.0,
+        grad_clip_discriminator: float | None = 10.0,
+        adversarial: str = "lsgan",
+        adversarial_start_step: int = 0,
+        segment_frames: int = 32,
+        val_segment_frames: int | None = None,
+        mel_n_mels: Sequence[int] = DAC_MEL_N_MELS,
+        mel_window_lengths: Sequence[int] = DAC_MEL_WINDOWS,
+        mel_clamp_eps: float = 1e-5,
+        num_audio_examples: int = 2,
+    ):
+        super().__init__()
+        if codec is None:
+            raise ValueError("CodecLit: no codec given; select one with codec=<name> (configs/codec/)")
+        if adversarial not in ADVERSARIAL_LOSSES:
+            raise ValueError(f"CodecLit: adversarial must be one of {sorted(ADVERSARIAL_LOSSES)}, got {adversarial!r}")
+        if int(segment_frames) < 1:
+            raise ValueError(f"CodecLit: segment_frames must be >= 1, got {segment_frames}")
+        self.automatic_optimization = False
+        self.codec = codec
+        self.discriminator = discriminator
+        self.loss_weights = _check_weights(loss_weights)
+        self.save_hyperparameters(ignore=["codec", "discriminator"])
+        self.lr = float(lr)
+        self.betas = tuple(float(b) for b in betas)
+        self.weight_decay = float(weight_decay)
+        self.lr_gamma = float(lr_gamma)
+        self.discriminator_lr = float(discriminator_lr) if discriminator_lr is not None else self.lr
+        self.grad_clip = (grad_clip_generator, grad_clip_discriminator)
+        self.adversarial = adversarial
+        self.d_loss_fn, self.g_loss_fn = ADVERSARIAL_LOSSES[adversarial]
+        self.adversarial_start_step = int(adversarial_start_step)
+        self.segment_frames = int(segment_frames)
+        self.val_segment_frames = int(val_segment_frames) if val_segment_frames else None
+        self.num_audio_examples = int(num_audio_examples)
+        self.mel_loss = MultiScaleMelLoss(codec.sample_rate, mel_n_mels, mel_window_lengths, mel_clamp_eps)
+        self._grad_norms: dict[str, torch.Tensor] = {}
+
+    # --- bookkeeping --------------------------------------------------------------------------
+    @property
+    def has_discriminator(self) -> bool:
+        return self.discriminator is not None
+
+    @property
+    def generator_step(self) -> int:
+        """Batches trained so far (``global_step`` counts one step per optimiser)."""
+        return self.global_step // (2 if self.has_discriminator else 1)
+
+    def _audio(self, batch: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        if "audio" not in batch:
+            raise KeyError(
+                f"CodecLit: the batch has no 'audio' (keys: {sorted(batch)}); add 'audio' to data.datamodule.fields"
+            )
+        audio = batch["audio"]
+        if audio.dim() == 3 and audio.shape[1] == 1:
+            audio = audio[:, 0]
+        return audio, batch.get("audio_lengths")
+
+    # --- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        def adamw(params, lr):
+            return torch.optim.AdamW(params, lr=lr, betas=self.betas, weight_decay=self.weight_decay)
+
+        opt_g = adamw(self.codec.parameters(), self.lr)
+        sch_g = torch.optim.lr_scheduler.ExponentialLR(opt_g, gamma=self.lr_gamma)
+        if not self.has_discriminator:
+            return [opt_g], [sch_g]
+        opt_d = adamw(self.discriminator.parameters(), self.discriminator_lr)
+        sch_d = torch.optim.lr_scheduler.ExponentialLR(opt_d, gamma=self.lr_gamma)
+        return [opt_g, opt_d], [sch_g, sch_d]  # stepped once per batch in training_step
+
+    def _optimizers(self):
+        opts = self.optimizers()
+        opts = opts if isinstance(opts, list) else [opts]
+        schs = self.lr_schedulers()
+        schs = schs if isinstance(schs, list) else [schs]
+        return opts, schs
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Clip (after AMP unscaling) and remember the gradient norm of the network being stepped."""
+        which = 0
+        for i, opt in enumerate(self.trainer.optimizers):
+            if opt is optimizer:
+                which = i
+        max_norm = self.grad_clip[which]
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        norm = torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else float("inf"))
+        self._grad_norms["grad_norm_g" if which == 0 else "grad_norm_d"] = norm.detach()
+
+    # --- steps --------------------------------------------------------------------------------
+    def generator_losses(self, x: torch.Tensor, out: Any, adversarial: bool) -> dict[str, torch.Tensor]:
+        """The generator's loss terms (unweighted). x, out.wav: [B, 1, S]."""
+        w = self.loss_weights
+        losses = {
+            "mel": self.mel_loss(out.wav, x),
+            "commitment": out.commitment_loss,
+            "codebook": out.codebook_loss,
+        }
+        if adversarial and (w["adv_gen"] > 0 or w["feat"] > 0):
+            fake_logits, fake_features = self.discriminator(out.wav)
+            with torch.no_grad():
+                _, real_features = self.discriminator(x)
+            losses["adv_gen"] = self.g_loss_fn(fake_logits)
+            losses["feat"] = feature_matching_loss(real_features, fake_features)
+        return losses
+
+    def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        (opt_g, *opt_d), (sch_g, *sch_d) = self._optimizers()
+        audio, lengths = self._audio(batch)
+        x = crop_segments(audio, lengths, self.codec.hop_length, self.segment_frames, random=True)
+        out = self.codec(x)
+        logs: dict[str, torch.Tensor] = {}
+
+        if self.has_discriminator:
+            self.toggle_optimizer(opt_d[0])
+            logits, _ = self.discriminator(torch.cat([x, out.wav.detach()], dim=0))
+            b = x.shape[0]
+            loss_d = self.d_loss_fn([lg[:b] for lg in logits], [lg[b:] for lg in logits])
+            opt_d[0].zero_grad(set_to_none=True)
+            self.manual_backward(loss_d)
+            opt_d[0].step()
+            sch_d[0].step()
+            self.untoggle_optimizer(opt_d[0])
+            logs["loss_d"] = loss_d.detach()
+
+        self.toggle_optimizer(opt_g)
+        adversarial = self.has_discriminator and self.generator_step >= self.adversarial_start_step
+        losses = self.generator_losses(x, out, adversarial)
+        loss_g = sum(self.loss_weights[k] * v for k, v in losses.items() if self.loss_weights[k] > 0)
+        opt_g.zero_grad(set_to_none=True)
+        self.manual_backward(loss_g)
+        opt_g.step()
+        sch_g.step()
+        self.untoggle_optimizer(opt_g)
+
+        logs.update({k: v.detach() for k, v in losses.items()})
+        logs["loss_g"] = loss_g.detach()
+        logs.update(self._grad_norms)
+        self._grad_norms = {}
+        self.log_dict({f"train/{k}": v.float() for k, v in logs.items()}, batch_size=x.shape[0])
+        self.log("train/lr", float(opt_g.param_groups[0]["lr"]), batch_size=x.shape[0])
+        self.log("train/mel_loss", logs["mel"].float(), prog_bar=True, logger=False, batch_size=x.shape[0])
+
+    @torch.no_grad()
+    def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
+        audio, lengths = self._audio(batch)
+        x = crop_segments(audio, lengths, self.codec.hop_length, self.val_segment_frames, random=False)
+        out = self.codec(x)
+        metrics = {
+            "mel": self.mel_loss(out.wav, x),
+            "si_sdr": si_sdr(out.wav, x).mean(),
+            "waveform_l1": (out.wav - x).abs().mean(),
+            "commitment": out.commitment_loss,
+            "codebook": out.codebook_loss,
+        }
+        self.log_dict({f"val/{k}": v.float() for k, v in metrics.items()}, batch_size=x.shape[0], sync_dist=True)
+        self.log("val/loss", metrics["mel"].float(), batch_size=x.shape[0], sync_dist=True, logger=False)
+        if batch_idx == 0 and self.num_audio_examples > 0 and self.trainer.is_global_zero:
+            self.log_examples(audio, lengths)
+
+    # --- examples -----------------------------------------------------------------------------
+    @torch.no_grad()
+    def log_examples(self, audio: torch.Tensor, lengths: torch.Tensor | None) -> None:
+        """Reconstruct the first items whole; send audio and log-mel plots to loggers that take them."""
+        from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+
+        loggers = [lg for lg in self.loggers if isinstance(lg, (TensorBoardLogger, WandbLogger))]
+        if not loggers:
+            return
+        sr, step = self.codec.sample_rate, self.global_step
+        for i in range(min(self.num_audio_examples, audio.shape[0])):
+            n = int(lengths[i]) if lengths is not None else audio.shape[-1]
+            x = audio[i : i + 1, :n][:, None]
+            x_hat = self.codec(x).wav
+            ref = x[0, 0].float().cpu().numpy()
+            rec = x_hat[0, 0].float().clamp(-1, 1).cpu().numpy()
+            image = _mel_image(ref, rec, self.mel_loss.mels[-1 if len(self.mel_loss.mels) < 3 else -3])
+            for lg in loggers:
+                if isinstance(lg, TensorBoardLogger):
+                    exp = lg.experiment
+                    exp.add_audio(f"val/example_{i}/reconstruction", rec[None], step, sample_rate=sr)
+                    exp.add_audio(f"val/example_{i}/reference", ref[None], step, sample_rate=sr)
+                    exp.add_image(f"val/example_{i}/mel", image, step, dataformats="HWC")
+                else:
+                    lg.log_audio(
+                        key=f"val/example_{i}", audios=[ref, rec], step=step,
+                        sample_rate=[sr, sr], caption=["reference", "reconstruction"],
+                    )
+                    lg.log_image(key=f"val/example_{i}/mel", images=[image], step=step)
+
+    # --- export -------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Record the codec's constructor arguments, so :func:`codec_from_checkpoint` can rebuild it."""
+        kwargs = getattr(self.codec, "kwargs", None)
+        if isinstance(kwargs, Mapping):
+            checkpoint["codec"] = {"class": type(self.codec).__name__, "kwargs": _plain(kwargs)}
+
+    def save_codec(self, path) -> Any:
+        """Write the trained codec in the official DAC format (read back by :func:`ns2.codec.load_codec`)."""
+        from ns2.codec.load import save_codec
+
+        return save_codec(self.codec, path)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def codec_from_checkpoint(path: str | os.PathLike) -> Codec:
+    """The trained codec of a :class:`CodecLit` checkpoint (an :class:`~ns2.codec.rvq.RVQCodec`, eval mode).
+
+    Read with ``torch.load(weights_only=True)``; the architecture comes from the checkpoint's ``codec``
+    entry (written by :meth:`CodecLit.on_save_checkpoint`), the weights from its ``codec.*`` parameters.
+    """
+    from ns2.codec.rvq import RVQCodec
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    meta = ckpt.get("codec") if isinstance(ckpt, Mapping) else None
+    if not isinstance(meta, Mapping) or meta.get("class") != "RVQCodec" or not isinstance(meta.get("kwargs"), Mapping):
+        raise ValueError(f"{path}: expected a CodecLit checkpoint of an RVQCodec (with a 'codec' entry)")
+    state = {k[len("codec."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("codec.")}
+    codec = RVQCodec(**meta["kwargs"])
+    codec.load_state_dict(state)
+    return codec.eval()
+
+
+def _mel_image(ref: np.ndarray, rec: np.ndarray, mel: nn.Module) -> np.ndarray:
+    """A two-panel log-mel plot (reference over reconstruction) rendered to an RGB array [H, W, 3]."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    device = next((b.device for b in mel.buffers()), torch.device("cpu"))
+    specs = [mel(torch.from_numpy(np.ascontiguousarray(a)).float().to(device)[None])[0].cpu().numpy() for a in (ref, rec)]
+    lo = min(float(s.min()) for s in specs)
+    hi = max(float(s.max()) for s in specs)
+    fig = Figure(figsize=(8, 5), dpi=80)
+    canvas = FigureCanvasAgg(fig)
+    for k, (spec, title) in enumerate(zip(specs, ("reference", "reconstruction"))):
+        ax = fig.add_subplot(2, 1, k + 1)
+        ax.imshow(spec, origin="lower", aspect="auto", vmin=lo, vmax=hi, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.set_ylabel("mel bin")
+    fig.tight_layout()
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+class CodecEncoder(L.LightningModule):
+    """Lightning's predict loop around :meth:`Codec.encode`, for code extraction at scale.
+
+    ``predict_step`` takes a dict with ``ids`` (list[str]) and ``audio`` (list of [S_i] float tensors,
+    at the codec's rate; other keys are passed through) and encodes them in sub-batches of at most
+    ``batch_frames`` padded frames (items sorted by length, so padding stays small). Returns the input
+    dict plus ``codes``: list of int16 arrays [n_q, frames(S_i)] and ``seconds`` of audio encoded.
+
+    Batching is not bit-exact: through the encoder's receptive field, the zeros padding a shorter item
+    can change the codes of its last few frames (compared with encoding it alone). ``batch_frames=0``
+    encodes one utterance per call, exactly as ``codec.encode`` of that utterance alone.
+    """
+
+    def __init__(self, codec: Codec, batch_frames: int = 8000, n_q: int | None = None):
+        super().__init__()
+        if codec.codebook_size > np.iinfo(np.int16).max + 1:
+            raise ValueError(f"CodecEncoder: codebook_size {codec.codebook_size} does not fit int16 codes")
+        self.codec = codec
+        self.batch_frames = int(batch_frames)
+        self.n_q = n_q
+
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Any]:
+        self.codec.eval()
+        waves = [torch.as_tensor(a).float().reshape(-1) for a in batch["audio"]]
+        hop = self.codec.hop_length
+        frames = [max(1, math.ceil(len(w) / hop)) for w in waves]
+        order = sorted(range(len(waves)), key=lambda i: frames[i], reverse=True)
+        codes: list[np.ndarray | None] = [None] * len(waves)
+        k = 0
+        while k < len(order):
+            longest = frames[order[k]]
+            size = max(1, self.batch_frames // longest) if self.batch_frames > 0 else 1
+            group = order[k : k + size]
+            k += size
+            wav = torch.zeros(len(group), 1, longest * hop, device=self.device)
+            for j, i in enumerate(group):
+                wav[j, 0, : len(waves[i])] = waves[i].to(self.device)
+            c = self.codec.encode(wav, self.n_q)  # [b, n_q, longest]
+            c = c.to(torch.int16).cpu().numpy()
+            for j, i in enumerate(group):
+                codes[i] = np.ascontiguousarray(c[j, :, : frames[i]])
+        out = {k: v for k, v in batch.items() if k != "audio"}
+        out["codes"] = codes
+        out["seconds"] = sum(len(w) for w in waves) / self.codec.sample_rate
+        return out
