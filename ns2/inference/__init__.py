@@ -1,8 +1,9 @@
-"""Inference: diffusion samplers (and synthesizers: text + prompt [+ score] -> wav).
+"""Inference: diffusion samplers and synthesizers (text + prompt [+ score] -> wav; :class:`Synthesizer`).
 
 >>> sampler = get_sampler("euler_ode", steps=150)              # NaturalSpeech 2's setting, τ = 1.2²
 >>> z0 = sampler(denoise_fn, sde, (B, D, T), mask=mask, seed=0)  # denoise_fn(z_t, t) -> ẑ0
 """
+from ns2.inference.synthesizer import SynthesisError, Synthesizer, prepare_prompt
 from ns2.inference.samplers import (
     SAMPLERS,
     DPMSolverPP,
@@ -37,4 +38,7 @@ __all__ = [
     "reverse_sde",
     "source_aware",
     "time_grid",
+    "SynthesisError",
+    "Synthesizer",
+    "prepare_prompt",
 ]
