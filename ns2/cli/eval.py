@@ -1,12 +1,49 @@
-"""``ns2 eval``: score systems on a test list."""
+"""``ns2 eval``: score systems on the test lists of a protocol (see :mod:`ns2.eval.runner`, eval/README.md).
+
+``protocol=<name>`` selects ``configs/eval/protocol/<name>.yaml`` (shorthand for Hydra's
+``eval/protocol@protocol=<name>``); ``systems=[groundtruth,folder]`` picks systems configured under
+``system.<name>``.
+"""
 from __future__ import annotations
+
+import sys
 
 import hydra
 from omegaconf import DictConfig
 
-from ns2.cli.common import config_dir
+from ns2.cli.common import config_dir, setup_logging
+
+ALIASES = {"protocol=": "eval/protocol@protocol="}
+
+
+def expand_aliases(argv: list[str]) -> list[str]:
+    """``protocol=x`` -> ``eval/protocol@protocol=x``; everything else unchanged."""
+    out = []
+    for a in argv:
+        for short, full in ALIASES.items():
+            if a.startswith(short):
+                a = full + a[len(short):]
+        out.append(a)
+    return out
 
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
-def main(cfg: DictConfig) -> None:
-    raise SystemExit("ns2 eval: this version ships no evaluation harness yet; nothing to run")
+def _main(cfg: DictConfig) -> None:
+    from ns2.eval.protocol import ProtocolError
+    from ns2.eval.runner import run_eval
+    from ns2.metrics import BackboneChecksumError, MissingBackboneError
+
+    log = setup_logging()
+    try:
+        result = run_eval(cfg)
+    except MissingBackboneError as e:
+        raise SystemExit(f"ns2 eval: {e} (fallbacks=true)") from None
+    except (BackboneChecksumError, ProtocolError, FileNotFoundError) as e:
+        raise SystemExit(f"ns2 eval: {e}") from None
+    if "report" in result:
+        log.info("report: %s", result["report"]["markdown"])
+
+
+def main() -> None:
+    sys.argv = [sys.argv[0], *expand_aliases(sys.argv[1:])]
+    _main()

@@ -161,12 +161,14 @@ def build_metrics(
     device: str = "cpu",
     checksums: str | os.PathLike | None = None,
     options: Mapping[str, Mapping[str, Any]] | None = None,
+    resolved: dict[str, str] | None = None,
 ) -> list[Metric]:
     """Instantiate (and load the backbones of) the metrics ``names``, in order, without duplicates.
 
     A metric whose backbone is missing raises :class:`MissingBackboneError` unless ``allow_fallbacks``,
     in which case its ``fallback`` metric is built instead (and reported under the fallback's name).
-    ``options[name]`` holds extra constructor arguments of metric ``name``.
+    ``options[name]`` holds extra constructor arguments of metric ``name``. When ``resolved`` is a dict,
+    it receives ``{requested name: name of the metric built for it}`` (a fallback's name where one was used).
     """
     options = options or {}
     built: dict[str, Metric] = {}
@@ -188,4 +190,6 @@ def build_metrics(
                     chosen, cls.backbone, cls.fallback, cls.backbone,
                 )
                 chosen = cls.fallback
+        if resolved is not None:
+            resolved[name] = chosen
     return list(built.values())
