@@ -186,13 +186,16 @@ class TTSDataset(Dataset):
             return s, s + cap, 0, L
         bounds = np.concatenate([[0], np.cumsum(utt.durations)])
         i = int(np.searchsorted(bounds, s, side="left"))  # first phoneme starting at or after s
-        i = min(i, L - 1)
-        j = int(np.searchsorted(bounds, bounds[i] + cap, side="right")) - 1  # last boundary within the budget
-        if j > i:
-            return int(bounds[i]), int(bounds[j]), i, j
-        # a single phoneme longer than the budget: a window inside it
-        a = int(bounds[i]) + int(rng.integers(0, int(utt.durations[i]) - cap + 1))
-        return a, a + cap, i, i + 1
+        if i < L and bounds[i] < T:
+            j = int(np.searchsorted(bounds, bounds[i] + cap, side="right")) - 1  # last boundary within the budget
+            if bounds[j] > bounds[i]:
+                return int(bounds[i]), int(bounds[j]), i, j
+            k = i + int(np.argmax(np.asarray(utt.durations[i:]) > 0))  # the next phoneme with frames
+        else:  # no phoneme with frames starts after s: the one holding s reaches the end
+            k = int(np.searchsorted(bounds, s, side="right")) - 1
+        # a single phoneme longer than the budget (zero-length phonemes around it never make an empty window)
+        a = int(bounds[k]) + int(rng.integers(0, int(utt.durations[k]) - cap + 1))
+        return a, a + cap, k, k + 1
 
     # ------------------------------------------------------------------ items
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:

@@ -205,3 +205,19 @@ def test_lightning_resume_mid_epoch(manifest, tmp_path):
     seen.clear()
     trainer().fit(Tiny(None), datamodule=dm(), ckpt_path=tmp_path / "mid.ckpt")
     assert seen == reference[per_epoch + 3:]
+
+
+@pytest.mark.parametrize("tail", [[0], [0, 0], []])
+def test_crop_never_empty_with_zero_length_phonemes(tmp_path, tail):
+    """Zero-frame phonemes (word boundaries, final punctuation) at any place never give an empty crop."""
+    durations = [0, 5, 0, 3, 90, 0, 0, 4, 50, *tail]
+    frames = sum(durations)
+    u = Utterance(id="z", audio="a.wav", sample_rate=SR, duration=frames * HOP / SR, speaker="s", text="abc",
+                  phonemes=["a"] * len(durations), word_index=[0] * len(durations), durations=durations,
+                  frame_rate=SR / HOP, num_frames=frames)
+    ds = TTSDataset(tmp_path / "m.jsonl", ("durations",), max_frames_per_item=40, utterances=[u])
+    for seed in range(300):
+        a, b, i, j = ds.crop_window(u, np.random.default_rng(seed))
+        assert 0 < b - a <= 40 and 0 <= a < b <= frames
+        d = durations[i:j]
+        assert sum(d) == b - a or (j == i + 1 and d[0] > 40)
