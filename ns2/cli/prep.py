@@ -1,5 +1,7 @@
-"""``ns2 prep``: build a corpus (synthetic or a recipe) and run the preparation stages."""
+"""``ns2 prep``: build a corpus (synthetic or a recipe), run the preparation stages, extract codec codes."""
 from __future__ import annotations
+
+import os
 
 import hydra
 from hydra.utils import instantiate
@@ -8,12 +10,28 @@ from omegaconf import DictConfig
 from ns2.cli.common import config_dir, setup_logging
 
 
+def codec_source(source: str | None) -> str | None:
+    """``data.prep.codec`` as given, a release name, or a path made absolute against the launch directory."""
+    from hydra.utils import to_absolute_path
+
+    from ns2.codec.load import PRETRAINED
+
+    if source is None or str(source).strip() == "":
+        return None
+    source = str(source)
+    if source in PRETRAINED:
+        return source
+    return to_absolute_path(os.path.expanduser(source))
+
+
 def run_prep(cfg: DictConfig) -> dict:
-    """Build the corpus named by ``cfg.data`` and run ``cfg.data.prep``'s stages; return the summary."""
+    """Build the corpus named by ``cfg.data`` and run ``cfg.data.prep``'s stages (then the codes of
+    ``data.prep.codec`` when set); return the summary."""
     from ns2.data.prepare import format_summary, prepare
 
     log = setup_logging()
     data = cfg.data
+    codec = codec_source(data.prep.get("codec"))
     corpus = instantiate(data.corpus) if data.get("corpus") is not None else None
     summary = prepare(
         corpus,
@@ -25,6 +43,8 @@ def run_prep(cfg: DictConfig) -> dict:
         durations_source=data.prep.durations_source,
         textgrid_dir=data.prep.get("textgrid_dir"),
         language=data.language,
+        codec=codec,
+        codes_options=data.prep.get("codes"),
         **(data.prep.get("options") or {}),
     )
     log.info("prepared %s", data.root)

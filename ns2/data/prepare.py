@@ -8,6 +8,11 @@ Outputs (each written atomically)::
     <root>/prepared/summary.json      hours, speakers, utterances, singing items, quarantine counts,
                                       per-stage timings
     <root>/prepared/stages/<stage>.jsonl  per-stage journals: a re-run skips everything finished
+    <root>/prepared/codes/            codec codes (with ``codec=``), see :mod:`ns2.data.codes`; a re-run
+                                      skips every finished shard
+
+With a ``codec``, the codes are extracted after the stages over the utterances that passed them, and
+the manifest is written again (atomically) with ``features["codes"]``; the summary gains a ``codes`` block.
 
 Audio paths of ``raw.jsonl`` (relative to ``<root>``) are rebased onto ``<root>/prepared`` before the
 first stage, so every path in the prepared manifest resolves against its own folder.
@@ -28,6 +33,9 @@ from ns2.utils.io import read_jsonl, write_json, write_jsonl
 log = logging.getLogger(__name__)
 
 DEFAULT_STAGES = ("audio", "phonemes", "durations", "f0")
+# the options of ns2.data.codes.extract_codes a preparation passes on, with their defaults
+CODES_OPTIONS = {"shard_size": 256, "batch_frames": 8000, "devices": 1, "accelerator": "auto", "num_workers": 0,
+                 "precision": "32-true", "overwrite": False}
 
 
 def _rebase(utt: Utterance, root: Path, prepared: Path) -> Utterance:
@@ -44,13 +52,18 @@ def reason_kind(reason: str) -> str:
 
 def prepare(corpus: Any, root: str | os.PathLike, stages: Sequence[str] = DEFAULT_STAGES, sample_rate: int = 16000,
             hop_length: int = 200, num_workers: int = 1, durations_source: str = "corpus",
-            textgrid_dir: str | os.PathLike | None = None, language: str = "en-us", **options: Any) -> dict[str, Any]:
+            textgrid_dir: str | os.PathLike | None = None, language: str = "en-us", codec: Any = None,
+            codes_options: dict[str, Any] | None = None, **options: Any) -> dict[str, Any]:
     """Build ``corpus`` (``corpus.build(root, num_workers) -> raw.jsonl``; ``None`` to use an existing
     ``<root>/raw.jsonl``), run ``stages`` in order and write the prepared manifest; return the summary.
 
     ``options`` go to the stages that take them, e.g. ``expected_rates``, ``strict_rate``,
     ``strict_channels``, ``min_duration``, ``silence_db`` (audio), ``phone_map``, ``min_frames``
     (durations), ``pitch_floor``, ``pitch_ceiling`` (f0). An option no stage takes is an error.
+    ``codec`` (a :class:`~ns2.codec.base.Codec`, or a source for
+    :func:`~ns2.codec.export.load_codec_source`: a CodecLit ``.ckpt``, a codec file, a release name) adds
+    code extraction after the stages, with ``codes_options`` (keys of :data:`CODES_OPTIONS`); its frame
+    rate must be ``sample_rate / hop_length``.
     Worker processes are spawned: a script calling this with ``num_workers > 1`` needs an
     ``if __name__ == "__main__":`` guard.
     """
@@ -74,6 +87,13 @@ def prepare(corpus: Any, root: str | os.PathLike, stages: Sequence[str] = DEFAUL
     for stage in runners:  # settings errors surface before any work is done
         if callable(getattr(stage, "setup", None)):
             stage.setup(ctx)
+    codec_source = None
+    if codec is not None:
+        codes_options = _codes_options(codes_options)
+        if isinstance(codec, (str, os.PathLike)):
+            codec_source = str(codec)
+            codec = _load_codec(codec)
+        _check_codec_rate(codec, sample_rate, hop_length)
 
     build_seconds = 0.0
     if corpus is not None:
@@ -111,6 +131,13 @@ def prepare(corpus: Any, root: str | os.PathLike, stages: Sequence[str] = DEFAUL
     manifest = prepared / "manifest.jsonl"
     write_manifest(manifest, utts)
     write_jsonl(prepared / "quarantine.jsonl", quarantined)
+    codes_summary = None
+    if codec is not None:
+        from ns2.data.codes import extract_codes
+
+        codes_summary = extract_codes(codec, utts, prepared, **codes_options)
+        codes_summary["codec"] = codec_source or type(codec).__name__
+        write_manifest(manifest, utts)
     summary: dict[str, Any] = {
         "root": str(root),
         "raw_manifest": str(raw),
@@ -124,10 +151,46 @@ def prepare(corpus: Any, root: str | os.PathLike, stages: Sequence[str] = DEFAUL
         "quarantine_reasons": dict(Counter(reason_kind(q["reason"]) for q in quarantined).most_common()),
         "build_seconds": round(build_seconds, 3),
         "stages": timings,
+        **({"codes": codes_summary} if codes_summary is not None else {}),
         "seconds": round(time.perf_counter() - t_start, 3),
     }
     write_json(prepared / "summary.json", summary)
     return summary
+
+
+def _codes_options(given: Any) -> dict[str, Any]:
+    given = _plain(given) or {}
+    if not isinstance(given, dict):
+        raise StageError(f"codes options must be a mapping of {sorted(CODES_OPTIONS)}, got {given!r}")
+    unknown = sorted(set(given) - set(CODES_OPTIONS))
+    if unknown:
+        raise StageError(f"unknown codes options {unknown}; expected some of {sorted(CODES_OPTIONS)}")
+    merged = {**CODES_OPTIONS, **{k: v for k, v in given.items() if v is not None}}
+    for key, low in (("shard_size", 1), ("batch_frames", 0), ("num_workers", 0)):
+        value = merged[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise StageError(f"codes option {key} must be an integer >= {low}, got {value!r}")
+    return merged
+
+
+def _load_codec(source: str | os.PathLike) -> Any:
+    from ns2.codec.export import load_codec_source
+    from ns2.codec.load import CodecLoadError
+
+    try:
+        return load_codec_source(source)
+    except CodecLoadError as e:
+        raise StageError(f"codec: {e}") from None
+
+
+def _check_codec_rate(codec: Any, sample_rate: int, hop_length: int) -> None:
+    """Codes must share the frames of the durations and F0: the same frame rate."""
+    if codec.sample_rate * hop_length != sample_rate * codec.hop_length:
+        raise StageError(
+            f"codec runs at {codec.sample_rate / codec.hop_length:g} frames/s ({codec.sample_rate} Hz / hop "
+            f"{codec.hop_length}) but the corpus is prepared at {sample_rate / hop_length:g} frames/s "
+            f"({sample_rate} Hz / hop {hop_length}); set data.sample_rate and data.hop_length to the codec's"
+        )
 
 
 def _plain(value: Any) -> Any:
@@ -157,4 +220,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         rate = f", {st['items_per_s']} items/s, {st['audio_s_per_s']} audio s/s" if st.get("items_per_s") else ""
         lines.append(f"  stage {name:>9}: {st['seconds']:.2f} s, {st['processed']} processed, {st['skipped']} skipped, "
                      f"{st['quarantined']} quarantined{rate}")
+    codes = summary.get("codes")
+    if codes:
+        rate = f", {codes['audio_seconds_per_second']} audio s/s" if codes.get("audio_seconds_per_second") else ""
+        lines.append(f"  codes: {codes['utterances']} utterances, {codes['audio_seconds']:.1f} s of audio, n_q {codes['n_q']}, "
+                     f"{codes['shards']} shards ({codes['shards_written']} written, {codes['shards_skipped']} skipped), "
+                     f"{codes['seconds']:.2f} s{rate}; codec {codes.get('codec', '?')}")
     return "\n".join(lines)
