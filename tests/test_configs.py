@@ -56,6 +56,13 @@ def test_group_option_instantiates(compose, group, option, tmp_path, monkeypatch
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(Path(__file__).parent / "codec/fixtures/dac_tiny_16k.pth", dest)
     overrides = [f"{group}={option}"]
+    fixture_codec = str(Path(__file__).parent / "codec/fixtures/dac_tiny_16k.pth")
+    if (group, option) == ("codec", "from_file") or (group == "experiment" and option.startswith("ns2/")):
+        overrides += [f"codec.source={fixture_codec}"]
+    if (group, option) == ("model", "ns2"):
+        overrides += ["codec=tiny"]
+    if option == "ns2/paper":  # compose at paper settings, build at tiny size (two 411M networks otherwise)
+        overrides += ["model/scale=tiny"]
     if group in ("trainer", "experiment", "debug") and not torch.cuda.is_available():
         overrides += ["++trainer.accelerator=cpu", "++trainer.devices=1", "++trainer.strategy=auto", "++trainer.precision=32-true"]
     cfg = compose("train", overrides)

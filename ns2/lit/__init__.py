@@ -2,7 +2,40 @@
 
 * :class:`CodecLit`: the codec's GAN training (DAC's recipe); :class:`CodecEncoder`: code extraction
   through Lightning's predict loop.
+* :class:`NS2Lit`: NaturalSpeech 2's training (diffusion, CE-RVQ, duration and pitch losses, EMA);
+  :func:`load_ns2_checkpoint` reads its checkpoints back (:class:`NS2Checkpoint`).
 """
-from ns2.lit.codec import DEFAULT_LOSS_WEIGHTS, CodecEncoder, CodecLit, codec_from_checkpoint, crop_segments
+from __future__ import annotations
 
-__all__ = ["DEFAULT_LOSS_WEIGHTS", "CodecEncoder", "CodecLit", "codec_from_checkpoint", "crop_segments"]
+import importlib
+from typing import Any
+
+from ns2.lit.checkpoint import NS2Checkpoint, NS2CheckpointError, load_ns2_checkpoint
+
+# The LightningModules import Lightning (seconds); loading a checkpoint for synthesis does not need it.
+_LAZY = {
+    "DEFAULT_LOSS_WEIGHTS": "ns2.lit.codec",
+    "CodecEncoder": "ns2.lit.codec",
+    "CodecLit": "ns2.lit.codec",
+    "codec_from_checkpoint": "ns2.lit.codec",
+    "crop_segments": "ns2.lit.codec",
+    "NS2Lit": "ns2.lit.ns2",
+}
+
+__all__ = [
+    "DEFAULT_LOSS_WEIGHTS",
+    "CodecEncoder",
+    "CodecLit",
+    "NS2Checkpoint",
+    "NS2CheckpointError",
+    "NS2Lit",
+    "codec_from_checkpoint",
+    "crop_segments",
+    "load_ns2_checkpoint",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
