@@ -4,6 +4,7 @@
 >>> z0 = sampler(denoise_fn, sde, (B, D, T), mask=mask, seed=0)  # denoise_fn(z_t, t) -> ẑ0
 """
 from ns2.inference.synthesizer import SynthesisError, Synthesizer, prepare_prompt
+from ns2.inference.ns2_synthesizer import NS2Result, NS2Synthesizer, fit_durations
 from ns2.inference.samplers import (
     SAMPLERS,
     DPMSolverPP,
@@ -38,6 +39,9 @@ __all__ = [
     "reverse_sde",
     "source_aware",
     "time_grid",
+    "NS2Result",
+    "NS2Synthesizer",
+    "fit_durations",
     "SynthesisError",
     "Synthesizer",
     "prepare_prompt",
