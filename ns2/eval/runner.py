@@ -149,9 +149,13 @@ class EvalInputs:
         return self.aligner(wav, self.sample_rate, phonemes)
 
     def build(self, item: ProtocolItem, ts: TestSet, prompt: np.ndarray, hyp: np.ndarray,
-              same_timing: bool) -> tuple[dict[str, Any], dict[str, str], list[str]]:
-        """(inputs for :meth:`Scorer.score`, ``{input: why unavailable}``, notes). All audio at ``sample_rate``."""
-        from ns2.eval.inputs import manifest_alignment
+              same_timing: bool, system_alignment: Any = None) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+        """(inputs for :meth:`Scorer.score`, ``{input: why unavailable}``, notes). All audio at ``sample_rate``.
+
+        ``system_alignment``: the phoneme timing the system reports for its own output
+        (``{"phonemes", "durations", "frame_rate"}``; see :func:`system_alignment`), used for the
+        synthesis's prosody before the aligner."""
+        from ns2.eval.inputs import crop_alignment, manifest_alignment
 
         sr = self.sample_rate
         inputs: dict[str, Any] = dict.fromkeys(
@@ -201,6 +205,13 @@ class EvalInputs:
                 inputs["hyp_alignment"] = ra
             else:
                 notes.append(f"output has {frames} frames, ground truth {ra.num_frames}: its durations were not reused")
+        if inputs["hyp_alignment"] is None and system_alignment is not None:
+            try:
+                inputs["hyp_alignment"] = crop_alignment(system_alignment["durations"], float(system_alignment["frame_rate"]),
+                                                         system_alignment.get("phonemes"))
+                notes.append("synthesis timing: reported by the system")
+            except (KeyError, TypeError, ValueError) as e:
+                notes.append(f"the system's reported timing is unusable ({_one_line(e)})")
         if inputs["hyp_alignment"] is None:
             inputs["hyp_alignment"] = self._aligned(hyp, self._phonemes(ts, rid, item.text, item.language))
         if inputs["hyp_alignment"] is None:
@@ -212,6 +223,15 @@ class EvalInputs:
 
 
 # --- one item -----------------------------------------------------------------------------------
+def system_alignment(system: Any) -> dict[str, Any] | None:
+    """The timing a system reports for its last output (``reports_alignment`` and ``last_alignment``:
+    e.g. NaturalSpeech 2's own phoneme durations), or None."""
+    if not getattr(system, "reports_alignment", False):
+        return None
+    return getattr(system, "last_alignment", None)
+
+
+
 def score_item(system: Any, label: str, ts: TestSet, item: ProtocolItem, scorer: Scorer, inputs: EvalInputs,
                seed: int, audio_dir: Path | None = None) -> dict[str, Any]:
     """Synthesize and score one item; returns its record (``status`` ``ok`` or ``failed``)."""
@@ -246,7 +266,8 @@ def score_item(system: Any, label: str, ts: TestSet, item: ProtocolItem, scorer:
     esr = scorer.sample_rate
     hyp_e = resample(hyp, int(sr), esr)
     prompt_e = resample(prompt, psr, esr)
-    ins, why, notes = inputs.build(item, ts, prompt_e, hyp_e, bool(getattr(system, "same_timing_as_reference", False)))
+    ins, why, notes = inputs.build(item, ts, prompt_e, hyp_e, bool(getattr(system, "same_timing_as_reference", False)),
+                                   system_alignment(system))
     res: ItemScores = scorer.score(hyp_e, text=item.text, inputs=ins, unavailable=why)
     rec.update(status="ok", scores=res.scores, metric_errors=res.metric_errors, skipped=res.skipped,
                transcripts=res.transcripts)
@@ -337,7 +358,8 @@ def run_eval(cfg: Any) -> dict[str, Any]:
         for key, label in labels.items():
             system = make_system(conf["system"][key], label)
             run_info["systems"][label] = {**system.describe(), "config_key": key,
-                                          "same_timing_as_reference": bool(getattr(system, "same_timing_as_reference", False))}
+                                          "same_timing_as_reference": bool(getattr(system, "same_timing_as_reference", False)),
+                                          "reports_alignment": bool(getattr(system, "reports_alignment", False))}
             write_json(info_file, run_info)
             save = bool(conf.get("save_audio")) and not getattr(system, "stores_outputs", False)
             for ts in sets:

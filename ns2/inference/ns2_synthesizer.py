@@ -129,6 +129,9 @@ class NS2Synthesizer(Synthesizer):
     """
 
     name = "ns2"
+    # NaturalSpeech 2 decodes frame-synchronous latents, so the durations it used are the exact
+    # phoneme timing of its output: an evaluation may score prosody with them (:attr:`last_alignment`).
+    reports_alignment = True
 
     def __init__(
         self,
@@ -203,6 +206,16 @@ class NS2Synthesizer(Synthesizer):
             **overrides,
         }
         return cls(ckpt.net, ckpt.codec, ckpt.sde, ckpt.symbols, ckpt.language, **kwargs)
+
+    @property
+    def last_alignment(self) -> dict[str, Any] | None:
+        """The phonemes and durations (frames at the codec's frame rate) of the last :meth:`synthesize`
+        output, or None before the first call: ``{"phonemes", "durations", "frame_rate"}``."""
+        info = self.last_info or {}
+        if info.get("mode", "tts") != "tts" or "durations" not in info:
+            return None
+        return {"phonemes": list(info["phonemes"]), "durations": list(info["durations"]),
+                "frame_rate": self.sample_rate / self.codec.hop_length}
 
     def describe(self) -> dict[str, Any]:
         if self._codec_signature is None:

@@ -97,3 +97,26 @@ def eval_conf(mini, list_path, out, *, systems, system_defs, metrics=("test_loud
     }
     conf.update(over)
     return conf
+
+
+class TimedSystem(ScriptedSystem):
+    """A scripted system whose output keeps the ground truth's timing and says so itself
+    (``reports_alignment``), the way NaturalSpeech 2 reports the durations it synthesised with."""
+
+    same_timing_as_reference = False
+    reports_alignment = True
+
+    def __init__(self, root: str, **kw: Any):
+        import json
+
+        super().__init__(root, **kw)
+        self.timing = {}
+        for line in (self.root / "manifest.jsonl").read_text().splitlines():
+            d = json.loads(line)
+            self.timing[d["id"]] = {"phonemes": d["phonemes"], "durations": d["durations"], "frame_rate": d["frame_rate"]}
+        self.last_alignment = None
+
+    def synthesize(self, text, prompt_wav, prompt_sr, *, prompt_text=None, score=None, seed=0, utt_id=None):
+        out = super().synthesize(text, prompt_wav, prompt_sr, prompt_text=prompt_text, score=score, seed=seed, utt_id=utt_id)
+        self.last_alignment = self.timing[utt_id]
+        return out

@@ -180,3 +180,35 @@ def test_sim_r_codec_and_aligner_inputs(mini, mini_list, tmp_path):
     assert summ["pitch_mean_diff"]["n"] == "2" and summ["dur_rmse"]["n"] == "2"
     prov = json.loads((out / "provenance.json").read_text())
     assert prov["runs"][0]["sim_r_codec"]["sha256"] and prov["runs"][0]["aligner"]["sha256"]
+
+
+def test_system_reported_timing_scores_prosody(mini, mini_list, tmp_path):
+    """A system that reports its own phoneme timing (reports_alignment) gets prosody scored without an
+    aligner; the ground truth's own timing gives zero duration error, and the record says where it came from."""
+    out = tmp_path / "run"
+    system = {"_target_": "eval_helpers.TimedSystem", "root": str(mini), "gain": 1.0}
+    conf = eval_conf(mini, mini_list, out, systems=["timed"], system_defs={"timed": system},
+                     metrics=["prosody"], max_items=2)
+    run_eval(conf)
+    summ = {r["metric"]: r for r in rows(out / "summary.csv")}
+    assert summ["dur_rmse"]["n"] == "2" and float(summ["dur_rmse"]["mean"]) == 0.0
+    recs = read_jsonl(next((out / "records").rglob("timed.jsonl")))
+    assert len(recs) == 2 and all("synthesis timing: reported by the system" in r.get("notes", []) for r in recs)
+    prov = json.loads((out / "provenance.json").read_text())
+    assert prov["systems"]["timed"]["reports_alignment"] is True
+
+
+def test_without_reported_timing_prosody_is_skipped(mini, mini_list, tmp_path):
+    out = tmp_path / "run"
+    system = {"_target_": "eval_helpers.TimedSystem", "root": str(mini), "gain": 1.0}
+    conf = eval_conf(mini, mini_list, out, systems=["timed"], system_defs={"timed": system},
+                     metrics=["prosody"], max_items=1)
+    import eval_helpers
+
+    eval_helpers.TimedSystem.reports_alignment = False
+    try:
+        run_eval(conf)
+    finally:
+        eval_helpers.TimedSystem.reports_alignment = True
+    recs = read_jsonl(next((out / "records").rglob("timed.jsonl")))
+    assert "prosody" in recs[0]["skipped"]
