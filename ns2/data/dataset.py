@@ -182,8 +182,8 @@ class TTSDataset(Dataset):
         if not cap or T <= cap:
             return 0, T, 0, L
         s = int(rng.integers(0, T - cap + 1))
-        if utt.durations is None:
-            return s, s + cap, 0, L
+        if utt.durations is None or not {"phonemes", "durations"} & set(self.fields):
+            return s, s + cap, 0, L  # no text requested: any window of ``cap`` frames
         bounds = np.concatenate([[0], np.cumsum(utt.durations)])
         i = int(np.searchsorted(bounds, s, side="left"))  # first phoneme starting at or after s
         if i < L and bounds[i] < T:

@@ -221,3 +221,20 @@ def test_crop_never_empty_with_zero_length_phonemes(tmp_path, tail):
         assert 0 < b - a <= 40 and 0 <= a < b <= frames
         d = durations[i:j]
         assert sum(d) == b - a or (j == i + 1 and d[0] > 40)
+
+
+def test_audio_only_crops_have_the_full_budget(tmp_path):
+    """Without text fields (codec training) a crop is any window of exactly max_frames_per_item frames,
+    not one cut at phoneme boundaries (which can leave a single frame before a long phoneme)."""
+    durations = [1, 100, 1, 100]
+    frames = sum(durations)
+    u = Utterance(id="z", audio="a.wav", sample_rate=SR, duration=frames * HOP / SR, speaker="s", text="abc",
+                  phonemes=["a"] * 4, word_index=[0] * 4, durations=durations, frame_rate=SR / HOP, num_frames=frames)
+    audio_only = TTSDataset(tmp_path / "m.jsonl", ("audio",), max_frames_per_item=64, utterances=[u])
+    text = TTSDataset(tmp_path / "m.jsonl", ("durations",), max_frames_per_item=64, utterances=[u])
+    sizes = {text.crop_window(u, np.random.default_rng(k))[1] - text.crop_window(u, np.random.default_rng(k))[0]
+             for k in range(200)}
+    assert min(sizes) < 64  # phoneme-aligned crops can be short
+    for k in range(200):
+        a, b, _, _ = audio_only.crop_window(u, np.random.default_rng(k))
+        assert b - a == 64 and 0 <= a and b <= frames
