@@ -470,8 +470,17 @@ class DurationsStage:
     from ``textgrid_dir`` (``<dir>/<speaker>/<id>.TextGrid`` or ``<dir>/<id>.TextGrid``) and replaces the
     phonemes by the TextGrid's phones mapped to the symbol table (``phone_map`` adds or overrides
     mappings; unmapped phones quarantine the item and are counted in ``textgrid_report.json``);
-    ``aligner`` is filled in by the aligner once one is trained. ``min_frames`` (default 0) is the
-    least number of frames a phoneme gets (see :mod:`ns2.data.features.durations`).
+    ``aligner`` runs a trained aligner (:mod:`ns2.data.aligner`) over each utterance's audio and
+    phonemes: ``aligner`` is its checkpoint (an ``AlignerLit`` Lightning checkpoint or a
+    :func:`~ns2.data.aligner.infer.save_aligner` file), set on the command line with
+    ``data.prep.durations_source=aligner +data.prep.options.aligner=<ckpt>``. Its durations sum
+    exactly to ``num_frames``; symbols without acoustics (``|``, punctuation, stress marks) get 0
+    frames; ``extra["align_confidence"]`` is the mean soft-attention probability on the chosen path.
+    Items it cannot align (unknown symbols, fewer frames than phonemes, unreadable audio) are
+    quarantined with the reason. The checkpoint's content (its SHA-256) is part of the resume key, so
+    a retrained aligner re-aligns every utterance even when written to the same path.
+    ``min_frames`` (default 0) is the least number of frames a phoneme gets from ``corpus`` or
+    ``textgrid`` times (see :mod:`ns2.data.features.durations`).
     """
 
     name: ClassVar[str] = "durations"
@@ -482,6 +491,7 @@ class DurationsStage:
     phone_map: dict[str, str] | None = None
     min_frames: int = 0
     word_boundaries: bool = True
+    aligner: str | None = None
 
     def setup(self, ctx: StageContext) -> None:
         if self.source not in DURATION_SOURCES:
@@ -495,13 +505,58 @@ class DurationsStage:
         if self.source == "aligner":
             self.aligner_setup(ctx)
 
-    # Hook for the aligner: a trained aligner replaces these two methods.
     def aligner_setup(self, ctx: StageContext) -> None:
-        raise StageError("durations_source=aligner needs a trained aligner: train the aligner first, "
-                         "or use durations_source=corpus|textgrid")
+        """Load the aligner checkpoint once and check that it works on the model's frame grid."""
+        if not self.aligner:
+            raise StageError("durations_source=aligner needs a trained aligner checkpoint: train the aligner first "
+                             "(ns2 train experiment=aligner/small) and pass +data.prep.options.aligner=<ckpt>")
+        path = Path(self.aligner).expanduser()
+        if not path.is_file():
+            raise StageError(f"aligner checkpoint {path} not found; expected an AlignerLit .ckpt or a save_aligner file")
+        aligner = getattr(self, "_aligner", None)
+        if aligner is None or getattr(self, "_aligner_path", None) != path:
+            from ns2.data.aligner.infer import load_aligner
+
+            try:
+                aligner = load_aligner(path)
+            except (ValueError, KeyError, RuntimeError) as e:
+                raise StageError(f"aligner checkpoint {path} cannot be loaded: {one_line(e)}") from None
+        if aligner.mel.sample_rate != ctx.sample_rate or aligner.mel.hop_length != ctx.hop_length:
+            raise StageError(f"aligner {path} works at {aligner.mel.sample_rate} Hz with hop {aligner.mel.hop_length}, "
+                             f"but the corpus is prepared at {ctx.sample_rate} Hz with hop {ctx.hop_length}")
+        if aligner.symbols is None:
+            raise StageError(f"aligner {path} carries no symbol table; save it with one (AlignerLit(symbols=...))")
+        self._aligner, self._aligner_path = aligner, path
+        digest = hashlib.sha256()
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        self._aligner_sha256 = digest.hexdigest()
+
+    def config(self) -> dict[str, Any]:
+        """The settings in the resume key; with the aligner, its file's content too (so retraining into
+        the same path re-aligns instead of reusing the old durations)."""
+        cfg = dataclasses.asdict(self)
+        if self.source == "aligner":
+            cfg["aligner_sha256"] = getattr(self, "_aligner_sha256", None)
+        return cfg
 
     def aligner_durations(self, utt: Utterance, ctx: StageContext, frames: int) -> Utterance:
-        raise StageError("durations_source=aligner needs a trained aligner: train the aligner first")
+        """Durations of one utterance from the aligner loaded by :meth:`aligner_setup`."""
+        from ns2.data.aligner.stage import align_utterance
+
+        if getattr(self, "_aligner", None) is None:
+            self.aligner_setup(ctx)
+        require_model_rate(utt, ctx)
+        try:
+            out = align_utterance(self._aligner, utt, ctx.prepared)
+        except ValueError as e:  # unknown symbols, too few frames, unreadable audio
+            reason = one_line(e)
+            prefix = f"utterance {utt.id!r}: "
+            raise Quarantine(reason[len(prefix):] if reason.startswith(prefix) else reason) from None
+        if out.num_frames != frames or sum(out.durations) != frames:
+            raise Quarantine(f"aligner durations cover {sum(out.durations)} frames, the utterance has {frames}")
+        return out
 
     def process(self, utt: Utterance, ctx: StageContext) -> Utterance | tuple[Utterance, dict]:
         frames = frames_of(utt, ctx)

@@ -1,8 +1,9 @@
 """Alignment plots: the mel spectrogram above the soft attention with the hard (MAS) path drawn over it.
 
 Uses matplotlib's Agg backend (no display needed). :func:`plot_alignment` returns the figure (and
-writes a PNG atomically when ``path`` is given); :func:`figure_to_array` renders a figure to an RGB
-array for loggers that take images.
+writes a PNG atomically when ``path`` is given); :func:`plot_utterance` aligns one manifest utterance
+with a trained aligner and draws it (``python -m ns2.data.aligner plot``); :func:`figure_to_array`
+renders a figure to an RGB array for loggers that take images.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["plot_alignment", "figure_to_array"]
+__all__ = ["plot_alignment", "plot_utterance", "figure_to_array"]
 
 
 def _np(x) -> np.ndarray | None:
@@ -89,3 +90,36 @@ def figure_to_array(fig) -> np.ndarray:
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def plot_utterance(aligner, utt, root: str | os.PathLike, path: str | os.PathLike | None = None, dpi: int = 100):
+    """Align one manifest utterance and draw it: its mel above the soft attention over the aligned
+    tokens (phones and ``<sil>``), with the hard path in red.
+
+    aligner: anything :func:`~ns2.data.aligner.infer.load_aligner` takes; utt: an
+    :class:`~ns2.data.manifest.Utterance` whose audio resolves against ``root``. Returns
+    ``(figure, durations)``, the durations being one entry per phoneme of ``utt`` (summing to its frames).
+    """
+    import torch
+
+    from ns2.data.aligner.infer import load_aligner
+    from ns2.data.aligner.stage import _load_item
+
+    al = load_aligner(aligner)
+    try:
+        ids, wav, frames = _load_item(al, utt, root)
+    except ValueError as e:
+        raise ValueError(f"utterance {utt.id!r}: {e}") from None
+    ids_t = torch.tensor([ids], dtype=torch.long)
+    res = al.align_batch(ids_t, torch.ones_like(ids_t, dtype=torch.bool), torch.from_numpy(wav)[None],
+                         torch.tensor([len(wav)]), return_output=True)
+    out = res.output
+    n = int(out.token_lengths[0])
+    keep = out.align_mask[0].cpu().tolist()
+    labels = [p for p, k in zip(utt.phonemes, keep) if k]
+    with torch.no_grad():
+        mel = al.mel(torch.from_numpy(wav)[None].to(al.device))[0, :, :frames]
+    title = f"{utt.id}  ({frames} frames, {n} aligned tokens, confidence {res.confidence[0]:.2f})"
+    fig = plot_alignment(out.attn_soft[0, 0, :frames, :n], out.attn_hard[0, 0, :frames, :n], mel, labels,
+                         title=title, path=path, dpi=dpi)
+    return fig, res.durations[0]
