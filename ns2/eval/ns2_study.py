@@ -12,10 +12,12 @@ that utterance's codec codes. Reported (all from the EMA weights in the checkpoi
 * **Pitch predictor** (ground-truth durations): mean absolute error in cents on voiced frames, against
   two baselines: the training split's mean log-F0 (global), and the prompt's own mean log-F0 (a
   speaker-aware baseline that needs no model).
-* **Zero-shot pitch following**: Pearson correlation between the prompt's mean F0 and the synthesised
-  speech's mean F0 (parselmouth on the decoded audio; full inference: predicted durations and pitch),
-  across held-out speakers (per-speaker means) and across utterances; also for the pitch predictor's
-  own output (before the diffusion model and the codec).
+* **Zero-shot pitch following**: Pearson correlation between the prompt's mean log-F0 and the
+  synthesised speech's mean log-F0 (parselmouth on the decoded audio; full inference: predicted
+  durations and pitch), across held-out speakers (per-speaker means) and across utterances; the same for
+  the pitch predictor's own output (``predicted``: before the diffusion model and the codec), and two
+  ceilings: the target's recording (``gt``) and its codec resynthesis from the ground-truth codes
+  (``resynth``: what the codec's decoder can carry at all).
 * **Latent error** with ground-truth durations (predicted pitch): mean squared error of the sampled
   latent relative to the ground-truth latent's variance, against the prompt-mean latent baseline.
 * **Samplers against steps**: the error of few-step samplers relative to the 150-step Euler ODE result
@@ -165,6 +167,10 @@ class Study:
                 rec["pitch_mae_cents_prompt_baseline"] = float(CENTS * np.abs(prompt_log_f0 - target[v]).mean())
         rec["prompt_log_f0"] = prompt_log_f0
         rec["predicted_log_f0"] = float(log_f0_hat[v].mean()) if v.any() else float("nan")
+        # the ceilings: the target's own recording, and its codec resynthesis (what decoding allows)
+        rec["gt_log_f0"] = mean_log_f0(f0_gt)
+        resynth = self.codec.decode(z0)[0, 0].float().numpy()
+        rec["resynth_log_f0"] = mean_log_f0(compute_f0(resynth, self.sr, self.hop))
 
         # latent error with ground-truth durations (pitch predicted)
         cond = net.infer_condition(ph, None, z_prompt, None, durations=d_gt)
@@ -199,7 +205,7 @@ def summarise(records: list[dict[str, Any]]) -> dict[str, Any]:
         out[k] = float(vals.mean()) if vals.size else float("nan")
         if vals.size != len(records):
             out[f"{k}_n"] = int(vals.size)
-    for what in ("synth", "predicted"):
+    for what in ("synth", "predicted", "resynth", "gt"):
         ok = [r for r in records if math.isfinite(r["prompt_log_f0"]) and math.isfinite(r[f"{what}_log_f0"])]
         out[f"f0_follow_{what}_corr_utterances"] = pearson([r["prompt_log_f0"] for r in ok], [r[f"{what}_log_f0"] for r in ok])
         by_spk: dict[str, list[tuple[float, float]]] = defaultdict(list)
