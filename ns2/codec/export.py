@@ -10,7 +10,6 @@ From the shell: ``python -m ns2.codec.export SOURCE OUT`` prints the codec's siz
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ import torch
 
 from ns2.codec.base import Codec
 from ns2.codec.load import PRETRAINED, CodecLoadError, _one_line, load_codec, save_codec
+from ns2.utils.io import sha256_file
 
 __all__ = ["codec_card", "export_codec", "load_codec_source", "main", "sha256_file"]
 
@@ -47,14 +47,6 @@ def load_codec_source(source: str | os.PathLike) -> Codec:
         raise CodecLoadError(" ".join(str(e).split())) from None
     except Exception as e:  # noqa: BLE001 - a corrupt or foreign file becomes one line
         raise CodecLoadError(f"{path}: expected {SOURCES}; not readable as one ({_one_line(e)})") from None
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def codec_card(codec: Codec, path: str | os.PathLike | None = None) -> dict[str, Any]:

@@ -36,6 +36,7 @@ import torch
 from ns2.codec.base import Codec
 from ns2.codec.layers import from_legacy_weight_norm_names, to_legacy_weight_norm_names
 from ns2.codec.rvq import RVQCodec
+from ns2.utils.io import sha256_file
 
 __all__ = [
     "CodecLoadError",
@@ -133,14 +134,6 @@ def _release(name: str) -> Release:
 def cached_path(name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     """Where the release ``name`` lives in the cache (whether or not it is there yet)."""
     return codec_cache_dir(cache_dir) / _release(name).filename
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def download(
@@ -329,7 +322,7 @@ def load_codec(
     if isinstance(source, str) and source in PRETRAINED:
         path = download(source, cache_dir, sha256=sha256)
         expected = (sha256 or PRETRAINED[source].sha256 or "").lower()
-        if verify and expected and _sha256(path) != expected:
+        if verify and expected and sha256_file(path) != expected:
             raise CodecLoadError(
                 f"{path}: sha256 does not match the {source} release ({expected}); delete it and retry"
             )

@@ -52,7 +52,7 @@ from ns2.data.features.durations import times_to_durations
 from ns2.data.features.f0 import compute_f0, log_f0_moments, moments_to_stats
 from ns2.data.features.textgrid import TextGridError, find_textgrid, mfa_alignment, read_textgrid
 from ns2.data.manifest import Utterance
-from ns2.utils.io import atomic_open, read_jsonl, write_json, write_jsonl
+from ns2.utils.io import atomic_open, read_jsonl, sha256_file, write_json, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -527,11 +527,7 @@ class DurationsStage:
         if aligner.symbols is None:
             raise StageError(f"aligner {path} carries no symbol table; save it with one (AlignerLit(symbols=...))")
         self._aligner, self._aligner_path = aligner, path
-        digest = hashlib.sha256()
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        self._aligner_sha256 = digest.hexdigest()
+        self._aligner_sha256 = sha256_file(path)
 
     def config(self) -> dict[str, Any]:
         """The settings in the resume key; with the aligner, its file's content too (so retraining into

@@ -308,12 +308,12 @@ class CodecLit(L.LightningModule):
     @torch.no_grad()
     def log_examples(self, audio: torch.Tensor, lengths: torch.Tensor | None) -> None:
         """Reconstruct the first items whole; send audio and log-mel plots to loggers that take them."""
-        from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
+        from ns2.lit.media import log_media, media_loggers
 
-        loggers = [lg for lg in self.loggers if isinstance(lg, (TensorBoardLogger, WandbLogger))]
+        loggers = media_loggers(self.loggers)
         if not loggers:
             return
-        sr, step = self.codec.sample_rate, self.global_step
+        sr, step = int(self.codec.sample_rate), int(self.global_step)
         for i in range(min(self.num_audio_examples, audio.shape[0])):
             n = int(lengths[i]) if lengths is not None else audio.shape[-1]
             x = audio[i : i + 1, :n][:, None]
@@ -321,18 +321,7 @@ class CodecLit(L.LightningModule):
             ref = x[0, 0].float().cpu().numpy()
             rec = x_hat[0, 0].float().clamp(-1, 1).cpu().numpy()
             image = _mel_image(ref, rec, self.mel_loss.mels[-1 if len(self.mel_loss.mels) < 3 else -3])
-            for lg in loggers:
-                if isinstance(lg, TensorBoardLogger):
-                    exp = lg.experiment
-                    exp.add_audio(f"val/example_{i}/reconstruction", rec[None], step, sample_rate=sr)
-                    exp.add_audio(f"val/example_{i}/reference", ref[None], step, sample_rate=sr)
-                    exp.add_image(f"val/example_{i}/mel", image, step, dataformats="HWC")
-                else:
-                    lg.log_audio(
-                        key=f"val/example_{i}", audios=[ref, rec], step=step,
-                        sample_rate=[sr, sr], caption=["reference", "reconstruction"],
-                    )
-                    lg.log_image(key=f"val/example_{i}/mel", images=[image], step=step)
+            log_media(loggers, f"val/example_{i}", {"reference": ref, "reconstruction": rec}, sr, step, {"mel": image})
 
     # --- export -------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -67,6 +67,7 @@ from torch import nn
 from ns2.codec.base import Codec
 from ns2.inference.samplers import NS2_TAU, get_sampler
 from ns2.lit.checkpoint import make_record, plain
+from ns2.lit.media import log_media, media_loggers
 from ns2.losses.ns2 import DEFAULT_WEIGHTS, NS2Loss
 from ns2.models.ns2.model import NaturalSpeech2
 from ns2.models.ns2.sde import VPSDE
@@ -590,9 +591,7 @@ class NS2Lit(L.LightningModule):
     def log_synthesis(self, batch: Mapping[str, Any], z0: torch.Tensor) -> None:
         """Synthesise the first items of a batch with the EMA network; log scalars, and audio and figures
         to the loggers that take them."""
-        from lightning.pytorch.loggers import TensorBoardLogger, WandbLogger
-
-        media = [lg for lg in self.loggers if isinstance(lg, (TensorBoardLogger, WandbLogger))]
+        media = media_loggers(self.loggers)
         ratios, rms = [], []
         for i in range(min(self.num_val_synth, z0.shape[0])):
             n_ph = int(batch["phoneme_mask"][i].sum())
@@ -613,8 +612,6 @@ class NS2Lit(L.LightningModule):
 
     def _log_media(self, loggers, i: int, z: torch.Tensor, z_ref: torch.Tensor, cond: Any, log_f0: torch.Tensor,
                    durations: torch.Tensor) -> None:
-        from lightning.pytorch.loggers import TensorBoardLogger
-
         with self._fp32():
             syn = self.codec.decode(z.float())[0, 0].clamp(-1, 1).cpu().numpy()
             ref = self.codec.decode(z_ref.float())[0, 0].clamp(-1, 1).cpu().numpy()
@@ -622,17 +619,8 @@ class NS2Lit(L.LightningModule):
             self._mel_spec(ref), self._mel_spec(syn), log_f0.float().cpu().numpy(), cond.log_f0[0].float().cpu().numpy(),
             durations.cpu().numpy(), cond.durations[0].cpu().numpy(),
         )
-        sr, step = int(self.codec.sample_rate), int(self.global_step)
-        for lg in loggers:
-            if isinstance(lg, TensorBoardLogger):
-                exp = lg.experiment
-                exp.add_audio(f"val/synth_{i}/synthesis", syn[None], step, sample_rate=sr)
-                exp.add_audio(f"val/synth_{i}/reference", ref[None], step, sample_rate=sr)
-                exp.add_image(f"val/synth_{i}/plots", image, step, dataformats="HWC")
-            else:
-                lg.log_audio(key=f"val/synth_{i}", audios=[ref, syn], step=step, sample_rate=[sr, sr],
-                             caption=["reference (codec)", "synthesis"])
-                lg.log_image(key=f"val/synth_{i}/plots", images=[image], step=step)
+        log_media(loggers, f"val/synth_{i}", {"reference (codec)": ref, "synthesis": syn}, int(self.codec.sample_rate),
+                  int(self.global_step), {"plots": image})
 
     def _mel_spec(self, wav: np.ndarray) -> np.ndarray:
         """Log-mel [n_mels, frames] of a waveform at the codec's rate and hop."""

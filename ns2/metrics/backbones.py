@@ -25,7 +25,6 @@ Weights are read by the metrics with ``torch.load(..., weights_only=True)``, saf
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
@@ -34,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ns2.utils.io import write_json
+from ns2.utils.io import sha256_file, write_json
 
 __all__ = [
     "BACKBONES",
@@ -225,14 +224,6 @@ def load_state_strict(model: Any, state: Mapping[str, Any], source: str | os.Pat
 
 
 # --- checksum manifest --------------------------------------------------------------------------
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def read_checksums(path: str | os.PathLike | None = None) -> dict[str, dict]:
     """The manifest's ``backbones`` mapping: ``{name: {"source": str, "files": {relpath: sha256}}}``."""
     path = Path(path) if path is not None else CHECKSUMS_PATH
