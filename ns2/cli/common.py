@@ -38,3 +38,13 @@ def count_parameters(module: Any) -> dict[str, int]:
     counts = {name: sum(p.numel() for p in child.parameters()) for name, child in module.named_children()}
     counts["total"] = sum(p.numel() for p in module.parameters())
     return counts
+
+
+def emit_results(results: dict[str, Any], out: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Write a command's results to ``out`` (JSON, atomically) when given, and print them one per line."""
+    from ns2.utils.io import write_json
+
+    if out:
+        write_json(out, results)
+    print("\n".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
+    return results

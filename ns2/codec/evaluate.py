@@ -140,9 +140,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     import argparse
     from pathlib import Path
 
-    from ns2.cli.common import git_commit
+    from ns2.cli.common import emit_results, git_commit
     from ns2.data.manifest import read_manifest
-    from ns2.utils.io import write_json
 
     ap = argparse.ArgumentParser(prog="python -m ns2.codec.evaluate", description=evaluate_codec.__doc__)
     ap.add_argument("codec", help="a CodecLit checkpoint (.ckpt), a DAC-format weight file or a release name")
@@ -158,10 +157,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     results = evaluate_codec(codec, read_manifest(manifest), manifest.parent, split=args.split, n_q=args.n_q,
                              max_utterances=args.max_utterances)
     results.update({"commit": git_commit(), "codec": str(args.codec), "manifest": str(manifest)})
-    if args.out:
-        write_json(args.out, results)
-    print("\n".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
-    return results
+    return emit_results(results, args.out)
 
 
 if __name__ == "__main__":

@@ -185,9 +185,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     import argparse
     from pathlib import Path
 
-    from ns2.cli.common import git_commit
+    from ns2.cli.common import emit_results, git_commit
     from ns2.data.manifest import read_manifest
-    from ns2.utils.io import write_json
 
     ap = argparse.ArgumentParser(prog="python -m ns2.data.aligner evaluate",
                                  description="Phoneme-boundary errors of a trained aligner against a manifest's durations.")
@@ -206,10 +205,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                                max_utterances=args.max_utterances, device=args.device)
     results.update({"commit": git_commit(), "checkpoint": str(args.checkpoint), "manifest": str(manifest),
                     "split": args.split, **checkpoint_provenance(args.checkpoint)})
-    if args.out:
-        write_json(args.out, results)
-    print("\n".join(f"{k}: {v:.4f}" if isinstance(v, float) else f"{k}: {v}" for k, v in results.items()))
-    return results
+    return emit_results(results, args.out)
 
 
 if __name__ == "__main__":
