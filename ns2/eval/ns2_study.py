@@ -20,6 +20,8 @@ that utterance's codec codes. Reported (all from the EMA weights in the checkpoi
   (``resynth``: what the codec's decoder can carry at all).
 * **Latent error** with ground-truth durations (predicted pitch): mean squared error of the sampled
   latent relative to the ground-truth latent's variance, against the prompt-mean latent baseline.
+* **What the latents carry**: a ridge probe from latent statistics to mean log-F0, fitted on the other
+  splits and scored on ``split`` (:func:`latent_f0_probe`): the pitch information a prompt can give.
 * **Samplers against steps**: the error of few-step samplers relative to the 150-step Euler ODE result
   from the same start noise, relative to the reference's variance.
 
@@ -97,6 +99,35 @@ def training_means(utts: Sequence[Utterance], root: Path, max_items: int = 400) 
     f0s = [f0_to_log(_load_f0(u, root)) for u in train if "f0" in u.features]
     lf = np.concatenate([lf[v] for lf, v in f0s]) if f0s else np.zeros(1)
     return {"log_duration": float(log_d.mean()), "log_f0": float(lf.mean()), "train_items": len(train)}
+
+
+def latent_f0_probe(codec: Any, utts: Sequence[Utterance], root: Path, split: str = "test",
+                    ridge: float = 10.0) -> dict[str, float]:
+    """How much speaker pitch the codec's latents carry: a ridge regression from an utterance's latent
+    statistics (mean and std over frames per dimension) to its mean voiced log-F0, fitted on every other
+    split's speech and scored on ``split``. -> ``{"r", "mae_cents", "n_train", "n_test"}``."""
+    feats, target, held = [], [], []
+    for u in utts:
+        if u.kind != "speech" or "codes" not in u.features or "f0" not in u.features:
+            continue
+        lf, v = f0_to_log(_load_f0(u, root))
+        if not v.any():
+            continue
+        with torch.no_grad():
+            z = codec.codes_to_latent(load_codes(u, root)[None])[0].double().numpy()
+        feats.append(np.concatenate([z.mean(1), z.std(1)]))
+        target.append(float(lf[v].mean()))
+        held.append(u.split == split)
+    x, y, te = np.asarray(feats), np.asarray(target), np.asarray(held, dtype=bool)
+    tr = ~te
+    if tr.sum() < 3 or te.sum() < 3:
+        return {"r": float("nan"), "mae_cents": float("nan"), "n_train": int(tr.sum()), "n_test": int(te.sum())}
+    mu, sd = x[tr].mean(0), x[tr].std(0) + 1e-6
+    a = np.c_[(x - mu) / sd, np.ones(len(x))]
+    w = np.linalg.solve(a[tr].T @ a[tr] + ridge * np.eye(a.shape[1]), a[tr].T @ y[tr])
+    pred = a[te] @ w
+    return {"r": pearson(pred, y[te]), "mae_cents": float(CENTS * np.abs(pred - y[te]).mean()),
+            "n_train": int(tr.sum()), "n_test": int(te.sum())}
 
 
 class Study:
@@ -251,6 +282,7 @@ def run_study(ckpt_path: str | Path, manifest: str | Path, out: str | Path | Non
                  rec["dur_l1_log_mean_baseline"], rec.get("pitch_mae_cents", float("nan")), rec["latent_rel_mse"])
     result = {
         **summarise(records),
+        "latent_f0_probe": latent_f0_probe(study.codec, utts, manifest.parent, split),
         "baselines": means,
         "settings": {"split": split, "per_speaker": per_speaker, "prompt_seconds": prompt_seconds, "steps": steps,
                      "sampler": "euler_ode", "sampler_items": min(sampler_items, len(records)), "seed": seed},

@@ -337,6 +337,8 @@ def test_study_measures_a_checkpoint_on_held_out_speakers(trained, corpus, tmp_p
               "latent_rel_mse", "latent_rel_mse_prompt_mean_baseline", "sampler/dpm_solver_pp_5"):
         assert np.isfinite(res[k]) and res[k] >= 0, k
     assert res["baselines"]["train_items"] == 12
+    probe = res["latent_f0_probe"]
+    assert (probe["n_train"], probe["n_test"]) == (15, 3) and -1.0 <= probe["r"] <= 1.0 and probe["mae_cents"] >= 0
     assert all(r["prompt_id"] != r["id"] for r in res["records"])  # the prompt is another utterance
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["commit"] and saved["checkpoint"] == str(path) and saved["settings"]["steps"] == 8
