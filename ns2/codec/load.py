@@ -36,7 +36,7 @@ import torch
 from ns2.codec.base import Codec
 from ns2.codec.layers import from_legacy_weight_norm_names, to_legacy_weight_norm_names
 from ns2.codec.rvq import RVQCodec
-from ns2.utils.io import sha256_file
+from ns2.utils.io import sha256_file, torch_save_atomic
 
 __all__ = [
     "CodecLoadError",
@@ -292,13 +292,7 @@ def save_codec(codec: RVQCodec, path: str | os.PathLike) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in to_legacy_weight_norm_names(codec.state_dict()).items()}
-    fd, tmp = tempfile.mkstemp(prefix=f"{path.name}.part-", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save({"state_dict": state, "metadata": {"kwargs": dict(codec.kwargs)}}, tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    torch_save_atomic({"state_dict": state, "metadata": {"kwargs": dict(codec.kwargs)}}, path)
     return path
 
 
