@@ -58,12 +58,3 @@ def make_batch(batch_size: int, vocab: int, g: torch.Generator, min_len: int = 4
 @pytest.fixture()
 def tone_batch():
     return make_batch
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tests share a small machine: one intra-op thread is faster and fairer there."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-import torch
 
 from ns2_lit_helpers import Corpus, make_corpus, tiny_codec
 
@@ -20,12 +19,3 @@ def corpus(tmp_path_factory) -> Corpus:
     codec_file = save_codec(codec, root / "codec.pth")
     extract_codes_for_manifest(codec, manifest, batch_frames=0, shard_size=64, accelerator="cpu")
     return Corpus(root, manifest, codec_file)
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions on a shared 2-core machine run far faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
