@@ -210,7 +210,7 @@ def run_synth(cfg: Mapping[str, Any] | DictConfig, synth: Any = None) -> dict[st
     else:
         item = {k: _str(opt.get(k)) for k in ("text", "source_text", "prompt", "source")}
         item.update(id=None, seed=seed)
-        _check_item(item, mode, "ns2 synth")
+        _check_item(item, mode, "the command line")
         if not opt.get("out"):
             raise SynthUsageError("out is required: pass out=PATH.wav")
         item["out"] = _check_out(Path(str(opt["out"])).expanduser(), "out")
