@@ -15,6 +15,7 @@ def test_notebook_runs(path: Path, tmp_path, monkeypatch):
     nbclient = pytest.importorskip("nbclient")
     monkeypatch.setenv("NS2_ROOT", str(tmp_path))
     monkeypatch.setenv("NS2_TOUR_SIZE", "mini")
+    monkeypatch.setenv("NS2_NB_STEPS", "20")
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
