@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from ns2.utils.io import atomic_open
+from ns2.utils.schema import check_fields
 
 KINDS = ("speech", "singing")
 SPLITS = ("train", "valid", "test")
@@ -149,16 +150,8 @@ class Utterance:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "Utterance":
-        if not isinstance(d, dict):
-            raise ManifestError(f"expected a JSON object per line, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ManifestError(f"utterance {d.get('id')!r}: unknown fields {unknown}; expected a subset of {sorted(known)}")
-        required = ("id", "audio", "sample_rate", "duration", "speaker", "text")
-        missing = [k for k in required if k not in d]
-        if missing:
-            raise ManifestError(f"utterance {d.get('id')!r}: missing required fields {missing}")
+        check_fields(d, cls, ("id", "audio", "sample_rate", "duration", "speaker", "text"), ManifestError,
+                     "utterance", "line")
         return cls(**d).validate()
 
     def replace(self, **changes: Any) -> "Utterance":

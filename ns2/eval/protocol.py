@@ -39,6 +39,7 @@ from typing import Any, Iterable
 import numpy as np
 
 from ns2.utils.io import atomic_open, write_json
+from ns2.utils.schema import check_fields
 
 __all__ = [
     "MODES",
@@ -113,15 +114,7 @@ class ProtocolItem:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "ProtocolItem":
-        if not isinstance(d, dict):
-            raise ProtocolError(f"expected a JSON object per item, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ProtocolError(f"item {d.get('id')!r}: unknown fields {unknown}; expected a subset of {sorted(known)}")
-        missing = [k for k in ("id", "text", "prompt_wav", "speaker") if k not in d]
-        if missing:
-            raise ProtocolError(f"item {d.get('id')!r}: missing required fields {missing}")
+        check_fields(d, cls, ("id", "text", "prompt_wav", "speaker"), ProtocolError, "item", "item")
         d = {k: v for k, v in d.items() if not (k in ("language", "mode") and v is None)}
         return cls(**d).validate()
 
