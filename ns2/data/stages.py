@@ -180,8 +180,13 @@ def _run_parallel(stage: Any, ctx: StageContext, chunks: list[list[dict]], num_w
             while queue or inflight:
                 while queue and len(inflight) < 2 * num_workers:
                     chunk = queue.popleft()
-                    inflight[ex.submit(_run_chunk, stage, ctx, chunk)] = chunk
-                done, _ = wait(list(inflight), return_when=FIRST_COMPLETED)
+                    try:
+                        inflight[ex.submit(_run_chunk, stage, ctx, chunk)] = chunk
+                    except BrokenProcessPool:  # a worker died since the last wait: this chunk never ran
+                        queue.appendleft(chunk)
+                        broken = True
+                        break
+                done = set() if broken else wait(list(inflight), return_when=FIRST_COMPLETED)[0]
                 for fut in done:
                     chunk = inflight.pop(fut)
                     try:

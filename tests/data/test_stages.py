@@ -223,6 +223,39 @@ def test_worker_processes_and_a_dying_worker(tmp_path):
     assert quarantined[0]["id"] == "u2" and "worker process died" in quarantined[0]["reason"]
 
 
+
+class _PoolBrokenOnSubmit:
+    """An in-process executor that breaks, like a real pool whose worker died, on the Nth submit."""
+
+    submits = 0
+
+    def __init__(self, max_workers=None, mp_context=None):
+        self.broken = False
+
+    def submit(self, fn, *args):
+        from concurrent.futures import Future
+        from concurrent.futures.process import BrokenProcessPool
+        type(self).submits += 1
+        if self.broken or type(self).submits == 3:
+            self.broken = True
+            raise BrokenProcessPool("a child process terminated abruptly")
+        fut = Future()
+        fut.set_result(fn(*args))
+        return fut
+
+    def shutdown(self, wait=True, cancel_futures=False):
+        pass
+
+
+def test_a_pool_that_breaks_between_submits_loses_no_item(tmp_path, monkeypatch):
+    import ns2.data.stages as stages
+    monkeypatch.setattr(stages, "ProcessPoolExecutor", _PoolBrokenOnSubmit)
+    monkeypatch.setattr(_PoolBrokenOnSubmit, "submits", 0)
+    ctx = StageContext(prepared=str(tmp_path / "prepared"), root=str(tmp_path))
+    kept, quarantined = run_stage(CountingStage(bad="u5"), plain_utts(8), ctx, num_workers=2, chunk_size=1)
+    assert [u.id for u in kept] == ["u0", "u1", "u2", "u4", "u6", "u7"]
+    assert [q["id"] for q in quarantined] == ["u3q", "u5"]
+
 TEXTGRID = '''File type = "ooTextFile"
 Object class = "TextGrid"
 
