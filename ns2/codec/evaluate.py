@@ -8,7 +8,11 @@ time, through ``encode -> codes_to_latent -> decode`` with all quantisers (or ``
 * ``si_sdr``: scale-invariant SDR in dB (higher is better), the mean over utterances;
 * ``perplexity/qNN``: exp(entropy) of each quantiser's code histogram over all frames (at most
   ``codebook_size``; a collapsed codebook is near 1), and ``usage/qNN``, the fraction of codes used;
-* ``kbps``: the bitrate (n_q · log2 K · frame rate).
+* ``kbps``: the bitrate (n_q · log2 K · frame rate);
+* pitch fidelity (Praat F0 of the input vs the reconstruction, one frame per hop): ``f0_rmse_cents``,
+  ``f0_corr`` and ``vuv_f1`` per utterance (frames voiced in both; means over utterances), and
+  ``f0_mean_corr``, the Pearson correlation across utterances of their mean log-F0 (does the
+  reconstruction keep each speaker's pitch level? what zero-shot pitch following can reach at most).
 
 The baseline ``mulaw8`` quantises every sample to 8 bits after mu-law companding (mu = 255), i.e. 128 kbps
 at 16 kHz, and is scored the same way (its one "codebook" is the 256 levels). The result is one flat dict
@@ -23,8 +27,10 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ns2.data.features.f0 import compute_f0, mean_log_f0
 from ns2.data.manifest import Utterance
 from ns2.losses.codec import MultiScaleMelLoss, si_sdr
+from ns2.metrics.prosody import frame_f0_metrics, sequence_agreement
 
 __all__ = ["evaluate_codec", "load_any_codec", "main", "mulaw_decode", "mulaw_encode", "perplexity"]
 
@@ -89,8 +95,9 @@ def evaluate_codec(
     was_training = codec.training
     codec.eval()
     try:
-        keys = ("codec/mel_distance", "codec/si_sdr", "mulaw8/mel_distance", "mulaw8/si_sdr")
-        scores: dict[str, list[float]] = {key: [] for key in keys}
+        metrics = ("mel_distance", "si_sdr", "f0_rmse_cents", "f0_corr", "vuv_f1", "mean_log_f0")
+        scores: dict[str, list[float]] = {f"{name}/{m}": [] for name in ("codec", "mulaw8") for m in metrics}
+        ref_log_f0: list[float] = []
         code_counts = np.zeros((n_q, k), dtype=np.int64)
         mulaw_counts = np.zeros(256, dtype=np.int64)
         seconds = 0.0
@@ -104,14 +111,22 @@ def evaluate_codec(
             levels = mulaw_encode(x)
             x_mu = mulaw_decode(levels)
             mulaw_counts += np.bincount(levels.reshape(-1).cpu().numpy(), minlength=256)[:256]
+            f0_ref = compute_f0(x[0, 0].cpu().numpy(), sr, codec.hop_length)
+            ref_log_f0.append(mean_log_f0(f0_ref))
             for name, y in (("codec", x_hat), ("mulaw8", x_mu)):
                 scores[f"{name}/mel_distance"].append(float(mel.distance(y, x)[0]))
                 scores[f"{name}/si_sdr"].append(float(si_sdr(y, x)[0]))
+                f0 = compute_f0(y[0, 0].cpu().numpy(), sr, codec.hop_length, num_frames=len(f0_ref))
+                for key, value in frame_f0_metrics(f0, f0_ref).items():
+                    scores[f"{name}/{key}"].append(value)
+                scores[f"{name}/mean_log_f0"].append(mean_log_f0(f0))
     finally:
         codec.train(was_training)
 
     out: dict[str, Any] = {"split": split, "utterances": len(chosen), "audio_seconds": round(seconds, 3)}
-    out.update({key: float(np.mean(v)) for key, v in scores.items()})
+    for name in ("codec", "mulaw8"):
+        out[f"{name}/f0_mean_corr"] = sequence_agreement(scores.pop(f"{name}/mean_log_f0"), ref_log_f0)[0]
+    out.update({key: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for key, v in scores.items()})
     out["codec/kbps"] = n_q * math.log2(k) * codec.sample_rate / codec.hop_length / 1000
     out["mulaw8/kbps"] = 8 * sr / 1000
     pps = [perplexity(c) for c in code_counts]

@@ -64,6 +64,8 @@ DAC_KWARGS = {
     "codebook_dim",
     "quantizer_dropout",
     "sample_rate",
+    "decoder",  # this package's extension: the harmonic decoder (ns2.codec.harmonic)
+    "decoder_options",
 }
 
 

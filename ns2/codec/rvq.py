@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ns2.codec.base import Codec
+from ns2.codec.harmonic import HARMONIC_DEFAULTS, HarmonicNoiseDecoder
 from ns2.codec.layers import Snake1d, WNConv1d, WNConvTranspose1d
 from ns2.codec.quantize import ResidualVectorQuantize
 
@@ -126,7 +127,8 @@ class CodecOutput:
 
     wav: [B, 1, S] reconstruction (cropped to the input length); z: [B, D, T] quantised latent;
     z_e: [B, D, T] encoder output; codes: [B, n_q, T]; latents: [B, n_q*d, T] projected stage inputs;
-    commitment_loss, codebook_loss: scalars.
+    commitment_loss, codebook_loss: scalars; controls: the per-frame controls of a decoder that
+    predicts them (``log_f0``, ``voicing_logit`` [B, T], ...; see :mod:`ns2.codec.harmonic`), else None.
     """
 
     wav: torch.Tensor
@@ -136,6 +138,7 @@ class CodecOutput:
     latents: torch.Tensor
     commitment_loss: torch.Tensor
     codebook_loss: torch.Tensor
+    controls: dict[str, torch.Tensor] | None = None
 
 
 def _ints(xs: Sequence[int]) -> list[int]:
@@ -156,6 +159,11 @@ class RVQCodec(Codec):
         decoder_rates: upsampling factors; their product must equal the hop length.
         n_codebooks, codebook_size, codebook_dim, quantizer_dropout: see ResidualVectorQuantize.
         sample_rate: Hz.
+        decoder: ``dac`` (DAC's decoder, built from ``decoder_dim``/``decoder_rates``) or ``harmonic``
+            (:class:`~ns2.codec.harmonic.HarmonicNoiseDecoder`, a source-filter decoder that predicts F0;
+            ``decoder_dim``/``decoder_rates`` are then unused). Not a DAC keyword: files with
+            ``decoder: harmonic`` are read by this package only.
+        decoder_options: keyword arguments of the harmonic decoder (defaults: ``HARMONIC_DEFAULTS``).
     """
 
     def __init__(
@@ -170,15 +178,19 @@ class RVQCodec(Codec):
         codebook_dim: int | Sequence[int] = 8,
         quantizer_dropout: float | bool = 0.0,
         sample_rate: int = 44100,
+        decoder: str = "dac",
+        decoder_options: dict | None = None,
     ):
         super().__init__()
         encoder_rates, decoder_rates = _ints(encoder_rates), _ints(decoder_rates)
         if latent_dim is None:
             latent_dim = encoder_dim * 2 ** len(encoder_rates)
         hop = math.prod(encoder_rates)
-        if math.prod(decoder_rates) != hop:
+        if decoder not in ("dac", "harmonic"):
+            raise ValueError(f"decoder must be 'dac' or 'harmonic', got {decoder!r}")
+        if decoder == "dac" and math.prod(decoder_rates) != hop:
             raise ValueError(f"decoder_rates {decoder_rates} do not multiply to the hop {hop} of {encoder_rates}")
-        if decoder_dim // 2 ** len(decoder_rates) < 1:
+        if decoder == "dac" and decoder_dim // 2 ** len(decoder_rates) < 1:
             raise ValueError(f"decoder_dim {decoder_dim} is too small to halve {len(decoder_rates)} times")
         codebook_dim = int(codebook_dim) if isinstance(codebook_dim, int) else _ints(codebook_dim)
         # DAC's own kwargs, as plain Python: written as metadata by ns2.codec.load.save_codec
@@ -194,6 +206,12 @@ class RVQCodec(Codec):
             quantizer_dropout=quantizer_dropout if isinstance(quantizer_dropout, bool) else float(quantizer_dropout),
             sample_rate=int(sample_rate),
         )
+        if decoder != "dac":  # DAC's files keep exactly DAC's keywords
+            options = {**HARMONIC_DEFAULTS, **dict(decoder_options or {})}
+            unknown = sorted(set(options) - set(HARMONIC_DEFAULTS))
+            if unknown:
+                raise ValueError(f"decoder_options: unknown keys {unknown}; expected among {sorted(HARMONIC_DEFAULTS)}")
+            self.kwargs.update(decoder=decoder, decoder_options={k: type(HARMONIC_DEFAULTS[k])(v) for k, v in options.items()})
         self._sample_rate = int(sample_rate)
         self._hop_length = hop
         self._latent_dim = int(latent_dim)
@@ -202,7 +220,10 @@ class RVQCodec(Codec):
         self.quantizer = ResidualVectorQuantize(
             int(latent_dim), int(n_codebooks), int(codebook_size), codebook_dim, quantizer_dropout
         )
-        self.decoder = Decoder(int(latent_dim), int(decoder_dim), decoder_rates)
+        if decoder == "dac":
+            self.decoder = Decoder(int(latent_dim), int(decoder_dim), decoder_rates)
+        else:
+            self.decoder = HarmonicNoiseDecoder(int(latent_dim), hop, int(sample_rate), **self.kwargs["decoder_options"])
         self.apply(_init_biases)
 
     # --- description ------------------------------------------------------------------------
@@ -252,11 +273,7 @@ class RVQCodec(Codec):
     def decode(self, z: torch.Tensor, length: int | None = None) -> torch.Tensor:
         """z: [B, D, T] -> wav: [B, 1, S]; S = T·hop for even rates, slightly less with odd ones (DAC's
         own output), or exactly ``length`` when given (cropped, or right-padded with zeros)."""
-        wav = self.decoder(z)
-        if length is not None:
-            length = int(length)
-            wav = wav[..., :length] if wav.shape[-1] >= length else F.pad(wav, (0, length - wav.shape[-1]))
-        return wav
+        return _fit(self.decoder(z), length)
 
     def layer_latent(self, codes_j: torch.Tensor, layer: int) -> torch.Tensor:
         """e_j = out_proj_j(codebook_j[codes_j]). codes_j: [B, T] -> [B, D, T]."""
@@ -271,8 +288,13 @@ class RVQCodec(Codec):
         length = wav.shape[-1]
         z_e = self.encode_continuous(wav)
         q = self.quantizer(z_e, n_q)
-        wav_hat = self.decode(q.z_q, length)
-        return CodecOutput(wav_hat, q.z_q, z_e, q.codes, q.latents, q.commitment_loss, q.codebook_loss)
+        controls = None
+        if getattr(self.decoder, "predicts_f0", False):
+            controls = self.decoder.controls(q.z_q)
+            wav_hat = _fit(self.decoder.synthesize(controls), length)
+        else:
+            wav_hat = self.decode(q.z_q, length)
+        return CodecOutput(wav_hat, q.z_q, z_e, q.codes, q.latents, q.commitment_loss, q.codebook_loss, controls)
 
     def extra_repr(self) -> str:
         return ", ".join(f"{k}={v}" for k, v in self.kwargs.items())
@@ -281,6 +303,14 @@ class RVQCodec(Codec):
         # Parametrised (weight-normalised) modules refuse to pickle; rebuild from kwargs + state dict
         # instead, so torch.save(model), deepcopy and spawn-based multiprocessing work.
         return _rebuild, (type(self), self.kwargs, self.state_dict(), self.training, self._frozen)
+
+
+def _fit(wav: torch.Tensor, length: int | None) -> torch.Tensor:
+    """Crop or right-pad wav [..., S] to ``length`` samples (unchanged when None)."""
+    if length is None:
+        return wav
+    length = int(length)
+    return wav[..., :length] if wav.shape[-1] >= length else F.pad(wav, (0, length - wav.shape[-1]))
 
 
 def _rebuild(cls, kwargs, state, training, frozen):

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from ns2.data.codes import load_codes
-from ns2.data.features.f0 import compute_f0, f0_to_log
+from ns2.data.features.f0 import compute_f0, f0_to_log, mean_log_f0
 from ns2.data.manifest import Utterance, read_manifest
 from ns2.inference.samplers import get_sampler, prior_noise
 from ns2.utils.io import write_json
@@ -61,12 +61,6 @@ def pearson(a: Sequence[float], b: Sequence[float]) -> float:
     if x.size < 3 or x.std() == 0 or y.std() == 0:
         return float("nan")
     return float(np.corrcoef(x, y)[0, 1])
-
-
-def mean_log_f0(f0: np.ndarray) -> float:
-    """Mean log-F0 over voiced frames (NaN when none)."""
-    log_f0, voiced = f0_to_log(f0)
-    return float(log_f0[voiced].mean()) if voiced.any() else float("nan")
 
 
 def _load_f0(utt: Utterance, root: Path) -> np.ndarray:

@@ -12,7 +12,8 @@ One training step (manual optimisation, as DAC's ``train_loop``):
 3. discriminator step: ``L_D = adversarial_d(D(x), D(x̂.detach()))``, clip to
    ``grad_clip_discriminator``, step, scheduler step;
 4. generator step: ``L_G = Σ_k loss_weights[k] · L_k`` over ``mel`` (multi-scale log-mel L1),
-   ``adv_gen``, ``feat`` (feature matching), ``commitment``, ``codebook``; clip to
+   ``adv_gen``, ``feat`` (feature matching), ``commitment``, ``codebook`` (and ``f0``, ``voicing`` for a
+   decoder that predicts F0, against the batch's F0 over the same frame-aligned crop); clip to
    ``grad_clip_generator``, step, scheduler step.
 
 Lightning counts every optimiser step, so ``trainer.global_step`` (and ``max_steps``,
@@ -50,12 +51,17 @@ from ns2.losses.codec import (
     si_sdr,
 )
 
-__all__ = ["CodecLit", "CodecEncoder", "DEFAULT_LOSS_WEIGHTS", "codec_from_checkpoint", "crop_segments"]
+__all__ = ["CodecLit", "CodecEncoder", "CONTROL_LOSS_WEIGHTS", "DEFAULT_LOSS_WEIGHTS", "codec_from_checkpoint", "crop_segments"]
 
 log = logging.getLogger(__name__)
 
 DEFAULT_LOSS_WEIGHTS: dict[str, float] = {"mel": 15.0, "adv_gen": 1.0, "feat": 2.0, "commitment": 0.25, "codebook": 1.0}
 """DAC's ``lambdas`` (``mel/loss``, ``adv/gen_loss``, ``adv/feat_loss``, ``vq/commitment_loss``, ``vq/codebook_loss``)."""
+
+CONTROL_LOSS_WEIGHTS: dict[str, float] = {"f0": 10.0, "voicing": 1.0}
+"""The supervised terms of a decoder that predicts F0 (:mod:`ns2.codec.harmonic`): L1 of log-F0 (natural
+log) on frames with a pitch value (Praat's, interpolated through unvoiced frames) and BCE of voicing.
+They apply only when the codec returns ``controls``; the batch must then carry the ``f0`` field."""
 
 
 def crop_segments(
@@ -65,13 +71,16 @@ def crop_segments(
     frames: int | None,
     random: bool,
     generator: torch.Generator | None = None,
-) -> torch.Tensor:
+    aligned: bool = False,
+    return_starts: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """One segment per item, all of the same length, never reaching into padding.
 
     audio: [B, S]; lengths: [B] valid samples (None: all S). The segment has
     ``min(frames * hop, shortest length)`` samples, rounded down to whole frames (``frames=None``: the
-    shortest length). Starts are uniform over each item's valid range (``random``) or 0.
-    Returns [B, 1, L].
+    shortest length). Starts are uniform over each item's valid range (``random``) or 0; with ``aligned``
+    they fall on frame boundaries (multiples of ``hop_length``), so frame features crop alike.
+    Returns [B, 1, L], and the starts [B] in samples with ``return_starts``.
     """
     if audio.dim() != 2:
         raise ValueError(f"crop_segments: audio must be shaped [B, S], got {tuple(audio.shape)}")
@@ -87,22 +96,22 @@ def crop_segments(
             f"crop_segments: the shortest item has {shortest} samples, less than one codec frame ({hop_length})"
         )
     if random:
-        span = (lengths - seg + 1).clamp(min=1).cpu()
-        starts = (torch.rand(b, generator=generator) * span).long().clamp(max=span - 1).to(audio.device)
+        unit = hop_length if aligned else 1
+        span = ((lengths - seg) // unit + 1).clamp(min=1).cpu()
+        starts = (torch.rand(b, generator=generator) * span).long().clamp(max=span - 1).to(audio.device) * unit
     else:
         starts = torch.zeros(b, dtype=torch.long, device=audio.device)
     idx = starts[:, None] + torch.arange(seg, device=audio.device)[None, :]
-    return audio.gather(1, idx)[:, None]
+    out = audio.gather(1, idx)[:, None]
+    return (out, starts) if return_starts else out
 
 
 def _check_weights(loss_weights: Mapping[str, float] | None) -> dict[str, float]:
-    weights = dict(DEFAULT_LOSS_WEIGHTS)
+    weights = {**DEFAULT_LOSS_WEIGHTS, **CONTROL_LOSS_WEIGHTS}
     if loss_weights is not None:
-        unknown = sorted(set(loss_weights) - set(DEFAULT_LOSS_WEIGHTS))
+        unknown = sorted(set(loss_weights) - set(weights))
         if unknown:
-            raise ValueError(
-                f"CodecLit: unknown loss_weights {unknown}; expected keys among {sorted(DEFAULT_LOSS_WEIGHTS)}"
-            )
+            raise ValueError(f"CodecLit: unknown loss_weights {unknown}; expected keys among {sorted(weights)}")
         weights.update({k: float(v) for k, v in loss_weights.items()})
     bad = {k: v for k, v in weights.items() if not math.isfinite(v) or v < 0}
     if bad:
@@ -118,7 +127,8 @@ class CodecLit(L.LightningModule):
         discriminator: ``disc(wav [B, 1, S]) -> (logits, features)``; ``None`` trains without GAN
             (mel + VQ losses only, one optimiser).
         loss_weights: weights of ``mel``, ``adv_gen``, ``feat``, ``commitment``, ``codebook``; missing keys
-            take DAC's values (15, 1, 2, 0.25, 1).
+            take DAC's values (15, 1, 2, 0.25, 1). ``f0`` and ``voicing`` (10, 1) weigh the supervised
+            control terms of a decoder that predicts F0 (:data:`CONTROL_LOSS_WEIGHTS`).
         lr, betas, weight_decay: AdamW of both networks (DAC: 1e-4, (0.8, 0.99), 0.01); ``weight_decay=0``
             is Adam. ``discriminator_lr`` overrides ``lr`` for the discriminator.
         lr_gamma: exponential decay of the learning rate per step (DAC: 0.999996).
@@ -200,6 +210,19 @@ class CodecLit(L.LightningModule):
             audio = audio[:, 0]
         return audio, batch.get("audio_lengths")
 
+    def _crop(self, batch: Mapping[str, Any], frames: int | None, random: bool) -> tuple[torch.Tensor, dict]:
+        """x: [B, 1, L] cropped from the batch's audio, and the frame targets of the same span (``log_f0``,
+        ``voiced``: [B, L / hop]) when the batch has them (then the crop is frame-aligned)."""
+        audio, lengths = self._audio(batch)
+        hop = self.codec.hop_length
+        aligned = "log_f0" in batch and "voiced" in batch
+        x, starts = crop_segments(audio, lengths, hop, frames, random=random, aligned=aligned, return_starts=True)
+        if not aligned:
+            return x, {}
+        n = x.shape[-1] // hop
+        idx = (starts // hop)[:, None] + torch.arange(n, device=x.device)[None, :]
+        return x, {k: batch[k].gather(1, idx.clamp(max=batch[k].shape[1] - 1)) for k in ("log_f0", "voiced")}
+
     # --- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):
         def adamw(params, lr):
@@ -234,13 +257,32 @@ class CodecLit(L.LightningModule):
         self._grad_norms["grad_norm_g" if which == 0 else "grad_norm_d"] = norm.detach()
 
     # --- steps --------------------------------------------------------------------------------
-    def generator_losses(self, x: torch.Tensor, out: Any, adversarial: bool) -> dict[str, torch.Tensor]:
-        """The generator's loss terms (unweighted). x, out.wav: [B, 1, S]."""
+    def control_losses(self, out: Any, targets: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``f0`` (L1 of natural-log F0 on frames with a pitch value) and ``voicing`` (BCE) of a decoder that
+        predicts them; {} for one that does not. targets: ``log_f0``, ``voiced`` [B, T]."""
+        controls = getattr(out, "controls", None)
+        if not controls:
+            return {}
+        if not targets:
+            raise KeyError("CodecLit: this codec's decoder predicts F0 and needs F0 targets; "
+                           "add 'f0' to data.datamodule.fields")
+        target, voiced = targets["log_f0"].float(), targets["voiced"].float()
+        has_pitch = (target > 0).float()
+        err = (controls["log_f0"].float() - target).abs() * has_pitch
+        return {
+            "f0": err.sum() / has_pitch.sum().clamp(min=1.0),
+            "voicing": nn.functional.binary_cross_entropy_with_logits(controls["voicing_logit"].float(), voiced),
+        }
+
+    def generator_losses(self, x: torch.Tensor, out: Any, adversarial: bool,
+                         targets: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """The generator's loss terms (unweighted). x, out.wav: [B, 1, S]; targets: see :meth:`control_losses`."""
         w = self.loss_weights
         losses = {
             "mel": self.mel_loss(out.wav, x),
             "commitment": out.commitment_loss,
             "codebook": out.codebook_loss,
+            **self.control_losses(out, targets or {}),
         }
         if adversarial and (w["adv_gen"] > 0 or w["feat"] > 0):
             fake_logits, fake_features = self.discriminator(out.wav)
@@ -252,8 +294,7 @@ class CodecLit(L.LightningModule):
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         (opt_g, *opt_d), (sch_g, *sch_d) = self._optimizers()
-        audio, lengths = self._audio(batch)
-        x = crop_segments(audio, lengths, self.codec.hop_length, self.segment_frames, random=True)
+        x, targets = self._crop(batch, self.segment_frames, random=True)
         out = self.codec(x)
         logs: dict[str, torch.Tensor] = {}
 
@@ -271,7 +312,7 @@ class CodecLit(L.LightningModule):
 
         self.toggle_optimizer(opt_g)
         adversarial = self.has_discriminator and self.generator_step >= self.adversarial_start_step
-        losses = self.generator_losses(x, out, adversarial)
+        losses = self.generator_losses(x, out, adversarial, targets)
         loss_g = sum(self.loss_weights[k] * v for k, v in losses.items() if self.loss_weights[k] > 0)
         opt_g.zero_grad(set_to_none=True)
         self.manual_backward(loss_g)
@@ -290,7 +331,7 @@ class CodecLit(L.LightningModule):
     @torch.no_grad()
     def validation_step(self, batch: Mapping[str, Any], batch_idx: int) -> None:
         audio, lengths = self._audio(batch)
-        x = crop_segments(audio, lengths, self.codec.hop_length, self.val_segment_frames, random=False)
+        x, targets = self._crop(batch, self.val_segment_frames, random=False)
         out = self.codec(x)
         metrics = {
             "mel": self.mel_loss(out.wav, x),
@@ -298,6 +339,7 @@ class CodecLit(L.LightningModule):
             "waveform_l1": (out.wav - x).abs().mean(),
             "commitment": out.commitment_loss,
             "codebook": out.codebook_loss,
+            **self.control_losses(out, targets),
         }
         self.log_dict({f"val/{k}": v.float() for k, v in metrics.items()}, batch_size=x.shape[0], sync_dist=True)
         self.log("val/loss", metrics["mel"].float(), batch_size=x.shape[0], sync_dist=True, logger=False)

@@ -32,10 +32,13 @@ def voice(rng: np.random.Generator, seconds: float, f0: float, formants: tuple[f
 
 
 def make_prepared(root: Path, per_speaker: int = 3, seed: int = 0) -> Path:
-    """Write ``root/prepared/{audio/*.wav, manifest.jsonl}``; return the manifest path."""
+    """Write ``root/prepared/{audio/*.wav, f0/*.npy, manifest.jsonl}``; return the manifest path."""
+    from ns2.data.features.f0 import compute_f0
+
     rng = np.random.default_rng(seed)
     prepared = root / "prepared"
     (prepared / "audio").mkdir(parents=True, exist_ok=True)
+    (prepared / "f0").mkdir(exist_ok=True)
     utts = []
     for s, (spk, split) in enumerate(SPLITS.items()):
         f0 = 100 + 25 * s
@@ -44,8 +47,10 @@ def make_prepared(root: Path, per_speaker: int = 3, seed: int = 0) -> Path:
             uid = f"{spk}_0_{i}"
             x = voice(rng, rng.uniform(1.0, 1.5), f0, formants)
             sf.write(prepared / "audio" / f"{uid}.wav", x, SR, subtype="PCM_16")
+            np.save(prepared / "f0" / f"{uid}.npy", compute_f0(x, SR, HOP))
             utts.append(Utterance(id=uid, audio=f"audio/{uid}.wav", sample_rate=SR, duration=len(x) / SR, speaker=spk,
-                                  text="a", split=split, frame_rate=SR / HOP, num_frames=math.ceil(len(x) / HOP)))
+                                  text="a", split=split, frame_rate=SR / HOP, num_frames=math.ceil(len(x) / HOP),
+                                  features={"f0": f"f0/{uid}.npy"}))
     manifest = prepared / "manifest.jsonl"
     write_manifest(manifest, utts)
     return manifest

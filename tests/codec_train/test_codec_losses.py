@@ -73,7 +73,8 @@ def test_crop_segments_stays_inside_each_item():
 
 
 def test_loss_weights_are_checked():
-    assert _check_weights({"mel": 45}) == {"mel": 45.0, "adv_gen": 1.0, "feat": 2.0, "commitment": 0.25, "codebook": 1.0}
+    assert _check_weights({"mel": 45}) == {"mel": 45.0, "adv_gen": 1.0, "feat": 2.0, "commitment": 0.25, "codebook": 1.0,
+                                           "f0": 10.0, "voicing": 1.0}
     with pytest.raises(ValueError, match="unknown loss_weights"):
         _check_weights({"mel_loss": 1.0})
     with pytest.raises(ValueError, match=">= 0"):

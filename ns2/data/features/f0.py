@@ -79,6 +79,12 @@ def f0_to_log(f0: np.ndarray, interpolate: bool = False) -> tuple[np.ndarray, np
     return log_f0.astype(np.float32), voiced
 
 
+def mean_log_f0(f0: np.ndarray) -> float:
+    """Mean log-F0 over the voiced frames of ``f0: [T]`` (Hz, 0 = unvoiced); NaN when none is voiced."""
+    log_f0, voiced = f0_to_log(f0)
+    return float(log_f0[voiced].mean()) if voiced.any() else float("nan")
+
+
 def log_f0_moments(f0: np.ndarray) -> dict[str, float]:
     """Sufficient statistics of log-F0 over voiced frames: ``{"n", "sum", "sumsq"}``."""
     log_f0, voiced = f0_to_log(f0)
