@@ -34,6 +34,9 @@ def test_evaluate_codec_on_held_out_speakers(prepared_corpus):
     for j in range(4):
         assert 1.0 <= out[f"codec/perplexity/q{j:02d}"] <= 128 and 0 < out[f"codec/usage/q{j:02d}"] <= 1
     assert 1.0 < out["mulaw8/perplexity"] <= 256
+    # pitch fidelity: mu-law keeps every frame's F0; the untrained codec keeps none of it
+    assert out["mulaw8/f0_mean_corr"] > 0.95 and out["mulaw8/f0_rmse_cents"] < 20 and out["mulaw8/vuv_f1"] > 0.9
+    assert not out["codec/f0_rmse_cents"] < 20  # NaN (nothing voiced) or far off
     assert all(isinstance(v, (int, float, str)) for v in out.values())
     with pytest.raises(ValueError, match="no utterances in split"):
         evaluate_codec(codec, [u for u in utts if u.split == "train"], root)
