@@ -32,7 +32,7 @@ from torch import nn
 
 from ns2.codec.layers import Snake1d, WNConv1d
 
-__all__ = ["HarmonicNoiseDecoder", "HARMONIC_DEFAULTS"]
+__all__ = ["HarmonicNoiseDecoder", "HARMONIC_DEFAULTS", "PitchInput"]
 
 HARMONIC_DEFAULTS: dict[str, float | int] = {
     "channels": 128, "layers": 4, "n_harmonics": 64, "n_noise_bands": 64, "f0_min": 40.0, "f0_max": 1000.0,
@@ -59,6 +59,39 @@ class _ResBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.block(x)
+
+
+class PitchInput(nn.Module):
+    """An explicit pitch parameter for the encoder (``explicit_pitch=True`` of :class:`~ns2.codec.rvq.RVQCodec`).
+
+    Like parametric speech codecs (LPCNet, Codec2) that send the pitch as a parameter, the encoder's latent
+    gets a learned projection of Praat's F0 of the input: ``z_e += proj([ (log F0 − 5) / 0.5, voiced ])``
+    per frame (log-F0 interpolated through unvoiced frames). A small waveform encoder learns to extract
+    pitch only slowly; with this path the quantised latent carries the speaker's pitch from the start.
+    F0 is measured on the CPU (no gradient), one item at a time. wav: [B, 1, S] -> [B, D, ceil(S / hop)].
+    """
+
+    def __init__(self, latent_dim: int, hop_length: int, sample_rate: int):
+        super().__init__()
+        self.hop_length, self.sample_rate = int(hop_length), int(sample_rate)
+        self.proj = nn.Conv1d(2, latent_dim, kernel_size=1)
+
+    @torch.no_grad()
+    def features(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav: [B, 1, S] -> [B, 2, ceil(S / hop)]: normalised log-F0 (interpolated) and the voiced flag."""
+        import numpy as np
+
+        from ns2.data.features.f0 import compute_f0, f0_to_log
+
+        rows = []
+        for x in wav[:, 0].detach().float().cpu().numpy():
+            log_f0, voiced = f0_to_log(compute_f0(x, self.sample_rate, self.hop_length), interpolate=True)
+            norm = np.where(log_f0 > 0, (log_f0 - 5.0) / 0.5, 0.0)
+            rows.append(np.stack([norm, voiced.astype(np.float32)]))
+        return torch.from_numpy(np.stack(rows).astype(np.float32)).to(wav.device)
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.features(wav).to(self.proj.weight.dtype))
 
 
 class HarmonicNoiseDecoder(nn.Module):

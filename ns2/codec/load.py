@@ -66,6 +66,7 @@ DAC_KWARGS = {
     "sample_rate",
     "decoder",  # this package's extension: the harmonic decoder (ns2.codec.harmonic)
     "decoder_options",
+    "explicit_pitch",
 }
 
 

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ns2.codec.base import Codec
-from ns2.codec.harmonic import HARMONIC_DEFAULTS, HarmonicNoiseDecoder
+from ns2.codec.harmonic import HARMONIC_DEFAULTS, HarmonicNoiseDecoder, PitchInput
 from ns2.codec.layers import Snake1d, WNConv1d, WNConvTranspose1d
 from ns2.codec.quantize import ResidualVectorQuantize
 
@@ -164,6 +164,9 @@ class RVQCodec(Codec):
             ``decoder_dim``/``decoder_rates`` are then unused). Not a DAC keyword: files with
             ``decoder: harmonic`` are read by this package only.
         decoder_options: keyword arguments of the harmonic decoder (defaults: ``HARMONIC_DEFAULTS``).
+        explicit_pitch: add a projection of the input's Praat F0 to the encoder's latent
+            (:class:`~ns2.codec.harmonic.PitchInput`), so the codes carry pitch as a parameter. Not a
+            DAC keyword either (written only when True).
     """
 
     def __init__(
@@ -180,6 +183,7 @@ class RVQCodec(Codec):
         sample_rate: int = 44100,
         decoder: str = "dac",
         decoder_options: dict | None = None,
+        explicit_pitch: bool = False,
     ):
         super().__init__()
         encoder_rates, decoder_rates = _ints(encoder_rates), _ints(decoder_rates)
@@ -212,11 +216,14 @@ class RVQCodec(Codec):
             if unknown:
                 raise ValueError(f"decoder_options: unknown keys {unknown}; expected among {sorted(HARMONIC_DEFAULTS)}")
             self.kwargs.update(decoder=decoder, decoder_options={k: type(HARMONIC_DEFAULTS[k])(v) for k, v in options.items()})
+        if explicit_pitch:
+            self.kwargs["explicit_pitch"] = True
         self._sample_rate = int(sample_rate)
         self._hop_length = hop
         self._latent_dim = int(latent_dim)
 
         self.encoder = Encoder(int(encoder_dim), encoder_rates, int(latent_dim))
+        self.pitch = PitchInput(int(latent_dim), hop, int(sample_rate)) if explicit_pitch else None
         self.quantizer = ResidualVectorQuantize(
             int(latent_dim), int(n_codebooks), int(codebook_size), codebook_dim, quantizer_dropout
         )
@@ -250,7 +257,11 @@ class RVQCodec(Codec):
     # --- the codec --------------------------------------------------------------------------
     def encode_continuous(self, wav: torch.Tensor) -> torch.Tensor:
         """The encoder's output before quantisation. wav: [B, 1, S] -> z_e: [B, D, frames(S)]."""
-        return self.encoder(self.preprocess(wav))
+        wav = self.preprocess(wav)
+        z_e = self.encoder(wav)
+        if self.pitch is not None:
+            z_e = z_e + self.pitch(wav)
+        return z_e
 
     def quantize(self, z: torch.Tensor, n_q: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """z: [B, D, T] -> (codes [B, n_q, T], z_q [B, D, T]). Deterministic (no quantiser dropout)

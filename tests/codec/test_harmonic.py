@@ -96,7 +96,8 @@ def tiny(decoder_name: str = "harmonic", **kw) -> RVQCodec:
 
 
 def test_the_codec_with_a_harmonic_decoder_round_trips_through_a_weight_file(tmp_path):
-    codec = tiny(decoder_options={"channels": 16, "layers": 1, "n_harmonics": 8, "n_noise_bands": 8}).eval()
+    codec = tiny(decoder_options={"channels": 16, "layers": 1, "n_harmonics": 8, "n_noise_bands": 8},
+                 explicit_pitch=True).eval()
     x = torch.randn(1, 1, 4000) * 0.1
     out = codec(x)
     assert out.wav.shape == x.shape and out.controls["log_f0"].shape == (1, 20)
@@ -104,9 +105,10 @@ def test_the_codec_with_a_harmonic_decoder_round_trips_through_a_weight_file(tmp
     loaded = load_codec(path)
     assert isinstance(loaded.decoder, HarmonicNoiseDecoder)
     assert loaded.kwargs["decoder"] == "harmonic" and loaded.kwargs["decoder_options"]["n_harmonics"] == 8
+    assert loaded.kwargs["explicit_pitch"] is True and loaded.pitch is not None
     z = codec.codes_to_latent(codec.encode(x))
     assert torch.equal(loaded.decode(z, length=4000), codec.decode(z, length=4000))
-    assert "decoder" not in tiny("dac").kwargs  # DAC's own files keep DAC's keywords
+    assert not {"decoder", "explicit_pitch"} & set(tiny("dac").kwargs)  # DAC's own files keep DAC's keywords
     assert tiny("dac")(x).controls is None
 
 
@@ -117,3 +119,26 @@ def test_bad_decoder_settings_are_named():
         tiny(decoder_options={"harmonics": 8})
     with pytest.raises(ValueError, match="f0_min < f0_max"):
         HarmonicNoiseDecoder(8, HOP, SR, f0_min=500.0, f0_max=100.0)
+
+
+def test_explicit_pitch_puts_the_inputs_f0_into_the_latent():
+    from ns2.codec.harmonic import PitchInput
+
+    t = torch.arange(8000) / SR
+    tone = 0.5 * torch.sin(2 * math.pi * 200.0 * t)
+    wav = torch.stack([tone, torch.zeros_like(tone)])[:, None]  # a 200 Hz tone and silence
+    pitch = PitchInput(latent_dim=4, hop_length=HOP, sample_rate=SR)
+    feats = pitch.features(wav)
+    assert feats.shape == (2, 2, 40)
+    voiced = feats[0, 1] > 0
+    assert voiced.sum() > 30 and feats[1].abs().max() == 0
+    assert torch.allclose(feats[0, 0][voiced], torch.full((int(voiced.sum()),), (math.log(200.0) - 5.0) / 0.5), atol=0.01)
+    plain, pitched = tiny(), tiny(explicit_pitch=True)  # same seed: the same encoder weights
+    with torch.no_grad():
+        pitched.pitch.proj.weight.mul_(100.0)
+
+    def spread(codec):  # how far the latent moves between a 120 Hz and a 300 Hz tone
+        low, high = (codec.encode_continuous(0.5 * torch.sin(2 * math.pi * f * t)[None, None]) for f in (120.0, 300.0))
+        return float((high - low).abs().mean())
+
+    assert spread(pitched) > 5 * spread(plain)
