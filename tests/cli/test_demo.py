@@ -25,7 +25,7 @@ def test_demo_steps_compose(compose, demo_cfg, tmp_path):
         cfg = compose(name, overrides)
         OmegaConf.to_container(cfg, resolve=False)  # every override names a real key
         if name == "prep":
-            assert cfg.data.prep.codec.endswith("experiments/codec_tiny/codec_tiny.pth")
+            assert cfg.data.prep.codec.endswith("experiments/codec_tiny/codec_tiny_harmonic.pth")
         if name == "train":
             assert cfg.model._target_ == "ns2.lit.NS2Lit"
             assert str(cfg.trainer.max_time) == "00:00:10:00"
