@@ -261,7 +261,7 @@ class CodecLit(L.LightningModule):
         """``f0`` (L1 of natural-log F0 on frames with a pitch value) and ``voicing`` (BCE) of a decoder that
         predicts them; {} for one that does not. targets: ``log_f0``, ``voiced`` [B, T]."""
         controls = getattr(out, "controls", None)
-        if not controls:
+        if not controls or not (self.loss_weights["f0"] > 0 or self.loss_weights["voicing"] > 0):
             return {}
         if not targets:
             raise KeyError("CodecLit: this codec's decoder predicts F0 and needs F0 targets; "
