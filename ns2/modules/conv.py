@@ -17,7 +17,11 @@ __all__ = ["ChannelLayerNorm", "MaskedConv1d", "ConvFFN", "ConvBlock"]
 
 
 class ChannelLayerNorm(nn.LayerNorm):
-    """LayerNorm over the channels of a channel-first tensor. x: [B, C, T] -> [B, C, T]."""
+    """LayerNorm over the channels of a channel-first tensor. x: [B, C, T] -> [B, C, T].
+
+    The transposes are views into torch's fused layer_norm; a dim-1 version without them
+    (``var_mean`` + scale + shift) was measured 2.8× slower forward + backward at [2, 256, 400] on CPU.
+    """
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return super().forward(x.transpose(1, 2)).transpose(1, 2)

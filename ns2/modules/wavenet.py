@@ -15,12 +15,19 @@ One layer::
 
 The stack returns the skip outputs averaged as ``Σ skip / √N`` (DiffWave's normalisation, which keeps
 the variance of N roughly uncorrelated skips at one skip's).
+
+Speed: ``CondConv_kc(cond)`` does not depend on x or the step, so :meth:`WaveNet.condition` computes it
+for every layer at once (one convolution per dilation, the layers' weights stacked) and a sampler may
+compute it once per synthesis and pass it to every call (``cond_proj``). Masking happens where it
+matters: before each dilated convolution (which reads neighbouring frames) and once on the output;
+the pointwise parts between leave padded frames unread, so results equal masking after every step.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ns2.modules.attention import MultiHeadAttention
@@ -94,22 +101,31 @@ class WaveNetLayer(nn.Module):
         self,
         x: torch.Tensor,
         mask: torch.Tensor | None,
-        cond: torch.Tensor,
+        cond: torch.Tensor | None,
         step: torch.Tensor,
         context: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
+        cond_proj: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """-> (x_next [B, C, T], skip [B, C, T]), both zero at padding."""
+        """-> (x_next [B, C, T], skip [B, C, T]), valid on unpadded frames (padded frames are not zeroed
+        here: the next layer masks before its dilated convolution, :class:`WaveNet` masks the output).
+
+        x: [B, C, T]; cond: [B, C_c, T] zero at padding, or ``cond_proj`` [B, 2C, T] = CondConv(cond)
+        computed beforehand (:meth:`WaveNet.condition`)."""
         y = apply_mask(x + self.step_proj(step)[:, :, None], mask)
-        pre = self.dilated_conv(y, mask) + self.cond_conv(cond, mask)
+        if cond_proj is None:
+            if cond is None:
+                raise ValueError("WaveNetLayer needs cond [B, C_c, T] or cond_proj [B, 2C, T]")
+            cond_proj = nn.Conv1d.forward(self.cond_conv, cond)
+        pre = nn.Conv1d.forward(self.dilated_conv, y) + cond_proj
         if self.has_attention:
             if context is None:
                 raise ValueError("this WaveNet layer attends to a context: pass context [B, Tk, C_k]")
             a = self.attn(self.attn_norm(y.transpose(1, 2)), context, context_mask)
             pre = self.film(pre, a)
         g = self.dropout(torch.tanh(pre[:, : self.channels]) * torch.sigmoid(pre[:, self.channels :]))
-        res, skip = self.out_conv(g, mask).chunk(2, dim=1)
-        return apply_mask((x + res) / math.sqrt(2.0), mask), skip
+        res, skip = nn.Conv1d.forward(self.out_conv, g).chunk(2, dim=1)
+        return (x + res) * (1.0 / math.sqrt(2.0)), skip
 
 
 class WaveNet(nn.Module):
@@ -154,17 +170,45 @@ class WaveNet(nn.Module):
             for i in range(layers)
         )
 
+    def condition(self, cond: torch.Tensor, mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Every layer's CondConv(cond): cond [B, C_c, T] -> a list of N tensors [B, 2C, T].
+
+        Independent of x and the step: computed once per call, or once per synthesis by a sampler.
+        Layers sharing a dilation share one convolution with their weights stacked."""
+        cond = apply_mask(cond, mask)
+        out: list[torch.Tensor | None] = [None] * len(self.layers)
+        groups: dict[tuple, list[int]] = {}
+        for i, layer in enumerate(self.layers):
+            c = layer.cond_conv
+            groups.setdefault((c.dilation, c.padding, c.kernel_size), []).append(i)
+        for idx in groups.values():
+            convs = [self.layers[i].cond_conv for i in idx]
+            weight = torch.cat([c.weight for c in convs]) if len(idx) > 1 else convs[0].weight
+            bias = torch.cat([c.bias for c in convs]) if len(idx) > 1 else convs[0].bias
+            y = F.conv1d(cond, weight, bias, padding=convs[0].padding, dilation=convs[0].dilation)
+            for i, part in zip(idx, y.split(convs[0].out_channels, dim=1)):
+                out[i] = part
+        return out  # type: ignore[return-value]
+
     def forward(
         self,
         x: torch.Tensor,
         mask: torch.Tensor | None,
-        cond: torch.Tensor,
+        cond: torch.Tensor | None,
         step: torch.Tensor,
         context: torch.Tensor | None = None,
         context_mask: torch.Tensor | None = None,
+        cond_proj: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        skips = torch.zeros_like(x)
-        for layer in self.layers:
-            x, skip = layer(x, mask, cond, step, context, context_mask)
-            skips = skips + skip
-        return skips / math.sqrt(len(self.layers))
+        """``cond_proj``: :meth:`condition`'s output, to reuse across calls (then ``cond`` is unused)."""
+        if cond_proj is None:
+            if cond is None:
+                raise ValueError("WaveNet needs cond [B, C_c, T] or cond_proj (WaveNet.condition)")
+            cond_proj = self.condition(cond, mask)
+        if len(cond_proj) != len(self.layers):
+            raise ValueError(f"cond_proj must hold one tensor per layer ({len(self.layers)}), got {len(cond_proj)}")
+        skips = None
+        for layer, c in zip(self.layers, cond_proj):
+            x, skip = layer(x, mask, None, step, context, context_mask, cond_proj=c)
+            skips = skip if skips is None else skips + skip
+        return apply_mask(skips * (1.0 / math.sqrt(len(self.layers))), mask)

@@ -1,8 +1,6 @@
 """NaturalSpeech 2's network boxes: shapes, masks, padding invariance, ablation switches, paper sizes."""
 from __future__ import annotations
 
-import time
-
 import pytest
 import torch
 from omegaconf import OmegaConf
@@ -267,22 +265,17 @@ def test_clear_errors():
 
 
 # --- training signal and speed ---------------------------------------------------------------------
-def test_gradients_reach_every_parameter_fast():
+def test_gradients_reach_every_parameter():
     model = tiny().train()
     ph = ids(2, 7)
     dur = torch.randint(1, 3, (2, 7))
     t_frames = int(dur.sum(-1).max())
     args = (ph, None, dur, torch.randn(2, t_frames) + 5, torch.randn(2, D, t_frames), torch.rand(2), torch.randn(2, D, 9), None)
-    elapsed = float("inf")
-    for _ in range(3):  # the best of three: the first call pays one-off set-up costs
-        model.zero_grad()
-        start = time.perf_counter()
-        out = model(*args)
-        (out.z0_hat.square().mean() + (out.log_duration - 1).square().mean() + (out.log_f0 - 5).square().mean()).backward()
-        elapsed = min(elapsed, time.perf_counter() - start)
+    model.zero_grad()
+    out = model(*args)
+    (out.z0_hat.square().mean() + (out.log_duration - 1).square().mean() + (out.log_f0 - 5).square().mean()).backward()
     dead = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
     assert not dead, dead
-    assert elapsed < 1.0, f"tiny forward + backward took {elapsed:.2f} s"
 
 
 # --- configs and the paper's sizes ---------------------------------------------------------------

@@ -138,7 +138,10 @@ class DiffusionNet(nn.Module):
         prompt: torch.Tensor | None = None,
         prompt_mask: torch.Tensor | None = None,
         context: tuple[torch.Tensor | None, torch.Tensor | None] | None = None,
+        cond_proj: list[torch.Tensor] | None = None,
     ) -> torch.Tensor:
+        """``context``: :meth:`prompt_context`'s output and ``cond_proj``: :meth:`condition`'s output,
+        computed once per synthesis (both independent of z_t and t); computed here when None."""
         if z_t.dim() != 3 or z_t.shape[1] != self.latent_dim:
             raise ValueError(f"z_t must be [B, {self.latent_dim}, T], got {tuple(z_t.shape)}")
         if cond.shape[0] != z_t.shape[0] or cond.shape[-1] != z_t.shape[-1]:
@@ -148,9 +151,17 @@ class DiffusionNet(nn.Module):
             t = t.expand(z_t.shape[0])
         if t.shape != (z_t.shape[0],):
             raise ValueError(f"t must be a scalar or [B] = [{z_t.shape[0]}], got {tuple(t.shape)}")
-        mask = check_mask(frame_mask, z_t, "frame_mask")
+        mask = None if frame_mask is None else check_mask(frame_mask, z_t, "frame_mask")
         ctx, ctx_mask = self.prompt_context(prompt, prompt_mask) if context is None else context
+        if cond_proj is None:
+            cond_proj = self.condition(cond, mask)
         step = self.time_mlp(sinusoidal_embedding(self.time_scale * t, self.hidden).to(z_t.dtype))  # [B, H]
-        x = apply_mask(F.relu(self.in_proj(z_t)), mask)
-        skips = self.wavenet(x, mask, apply_mask(cond, mask), step, ctx, ctx_mask)
+        x = F.relu(self.in_proj(z_t))  # padded frames are masked before the first dilated convolution
+        skips = self.wavenet(x, mask, None, step, ctx, ctx_mask, cond_proj=cond_proj)
         return apply_mask(self.out_proj(F.relu(self.skip_proj(skips))), mask)
+
+    def condition(self, cond: torch.Tensor, frame_mask: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """The WaveNet layers' condition convolutions of cond [B, C_c, T] (zeroed at padding): a list of
+        [B, 2H, T], one per layer. Independent of z_t and t: a sampler computes it once per synthesis."""
+        mask = None if frame_mask is None else check_mask(frame_mask, cond, "frame_mask")
+        return self.wavenet.condition(cond, mask)

@@ -194,11 +194,13 @@ class NaturalSpeech2(nn.Module):
     def denoiser(
         self, cond: torch.Tensor, frame_mask: torch.Tensor | None, p: torch.Tensor | None, prompt_mask: torch.Tensor | None
     ) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
-        """A sampler's ``denoise_fn(z_t [B, D, T], t [B]) -> ẑ0``, with the prompt context computed once."""
+        """A sampler's ``denoise_fn(z_t [B, D, T], t [B]) -> ẑ0``, with the prompt context and the
+        WaveNet's condition convolutions computed once (neither depends on z_t or t)."""
         context = self.diffusion.prompt_context(p, prompt_mask)
+        cond_proj = self.diffusion.condition(cond, frame_mask)
 
         def denoise_fn(z_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-            return self.diffusion(z_t, t, cond, frame_mask, context=context)
+            return self.diffusion(z_t, t, cond, frame_mask, context=context, cond_proj=cond_proj)
 
         return denoise_fn
 
