@@ -248,7 +248,7 @@ def run_study(ckpt_path: str | Path, manifest: str | Path, out: str | Path | Non
               per_speaker: int = 10, prompt_seconds: float = 3.0, steps: int = 150, sampler_items: int = 12,
               seed: int = 0, audio_dir: str | Path | None = None, audio_examples: int = 3) -> dict[str, Any]:
     """Measure a checkpoint on the held-out speakers of ``manifest``; write ``out`` (JSON) when given."""
-    from ns2.cli.common import git_commit
+    from ns2.utils.provenance import git_commit
     from ns2.data.audio import write_audio
     from ns2.lit.checkpoint import load_ns2_checkpoint
 
