@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ns2.data.features.f0 import compute_f0, mean_log_f0
+from ns2.audio.f0 import compute_f0, mean_log_f0
 from ns2.data.manifest import Utterance
 from ns2.losses.codec import MultiScaleMelLoss, si_sdr
 from ns2.metrics.prosody import frame_f0_metrics, sequence_agreement

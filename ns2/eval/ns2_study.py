@@ -42,8 +42,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ns2.audio.f0 import compute_f0, f0_to_log, mean_log_f0
 from ns2.data.codes import load_codes
-from ns2.data.features.f0 import compute_f0, f0_to_log, mean_log_f0
 from ns2.data.manifest import Utterance, read_manifest
 from ns2.inference.samplers import get_sampler, prior_noise
 from ns2.utils.io import write_json
