@@ -15,6 +15,7 @@ COMMANDS: dict[str, str] = {
     "eval": "score systems on a test list: speaker similarity, WER, prosody, MOS proxies",
     "summary": "print a prepared corpus's summary and codec/model parameter counts",
     "bench": "speed and memory benchmarks, written under experiments/",
+    "app": "the demo page (Gradio) over checkpoints: text + prompt -> audio side by side, VC and SE tabs",
     "demo": "the end-to-end job on the embedded synthetic corpus (what `make demo` runs)",
 }
 

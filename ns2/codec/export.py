@@ -18,7 +18,7 @@ from typing import Any, Sequence
 import torch
 
 from ns2.codec.base import Codec
-from ns2.codec.load import PRETRAINED, CodecLoadError, _one_line, load_codec, save_codec
+from ns2.codec.load import PRETRAINED, CodecLoadError, _one_line, load_any_codec, load_codec, save_codec
 from ns2.utils.io import sha256_file
 
 __all__ = ["codec_card", "export_codec", "load_codec_source", "main", "sha256_file"]
@@ -31,8 +31,6 @@ def load_codec_source(source: str | os.PathLike) -> Codec:
 
     Raises :class:`~ns2.codec.load.CodecLoadError` with one line naming the source on any failure.
     """
-    from ns2.codec.evaluate import load_any_codec
-
     text = str(source)
     if text in PRETRAINED:
         return load_codec(text)

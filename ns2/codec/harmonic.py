@@ -81,7 +81,7 @@ class PitchInput(nn.Module):
         """wav: [B, 1, S] -> [B, 2, ceil(S / hop)]: normalised log-F0 (interpolated) and the voiced flag."""
         import numpy as np
 
-        from ns2.data.features.f0 import compute_f0, f0_to_log
+        from ns2.audio.f0 import compute_f0, f0_to_log
 
         rows = []
         for x in wav[:, 0].detach().float().cpu().numpy():

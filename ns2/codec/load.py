@@ -1,4 +1,5 @@
-"""Loading codecs: official DAC weight files, the official releases by name, and our own saved codecs.
+"""Loading codecs: official DAC weight files, the official releases by name, our own saved codecs, and the
+codec of a training checkpoint (:func:`codec_from_checkpoint`; :func:`load_any_codec` takes any of them).
 
 An official DAC weight file (``torch.save`` of ``{"state_dict": ..., "metadata": {"kwargs": ...}}``)
 holds DAC's constructor arguments and a state dict whose weight-normalised convs use the legacy
@@ -44,7 +45,9 @@ __all__ = [
     "Release",
     "cached_path",
     "codec_cache_dir",
+    "codec_from_checkpoint",
     "download",
+    "load_any_codec",
     "load_codec",
     "load_dac_file",
     "save_codec",
@@ -332,3 +335,27 @@ def load_codec(
             )
     codec = load_dac_file(path)
     return codec.freeze() if freeze else codec
+
+
+def codec_from_checkpoint(path: str | os.PathLike) -> RVQCodec:
+    """The trained codec of a codec training checkpoint (:class:`~ns2.lit.codec.CodecLit`'s ``.ckpt``), eval mode.
+
+    Read with ``torch.load(weights_only=True)``; the architecture comes from the checkpoint's ``codec``
+    entry (``{"class": "RVQCodec", "kwargs": ...}``, written at every save), the weights from its
+    ``codec.*`` parameters.
+    """
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    meta = ckpt.get("codec") if isinstance(ckpt, Mapping) else None
+    if not isinstance(meta, Mapping) or meta.get("class") != "RVQCodec" or not isinstance(meta.get("kwargs"), Mapping):
+        raise ValueError(f"{path}: expected a CodecLit checkpoint of an RVQCodec (with a 'codec' entry)")
+    state = {k[len("codec."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("codec.")}
+    codec = RVQCodec(**meta["kwargs"])
+    codec.load_state_dict(state)
+    return codec.eval()
+
+
+def load_any_codec(source: str | os.PathLike) -> Codec:
+    """A codec from a training checkpoint (``.ckpt``), a DAC-format weight file or a release name."""
+    if str(source).endswith(".ckpt"):
+        return codec_from_checkpoint(source)
+    return load_codec(source)

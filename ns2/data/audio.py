@@ -90,11 +90,6 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int, quality: str = "HQ") -> np.
     return np.ascontiguousarray(y.T)
 
 
-def num_frames(num_samples: int, hop_length: int) -> int:
-    """Codec frames covering ``num_samples`` samples: ``ceil(num_samples / hop_length)``."""
-    return -(-int(num_samples) // int(hop_length))
-
-
 def rms_db(x: np.ndarray) -> float:
     """RMS level of ``x`` in dBFS (``-inf`` for digital silence)."""
     if x.size == 0:

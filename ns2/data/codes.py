@@ -8,7 +8,7 @@ Layout under the prepared folder ``root`` (the manifest's folder)::
                              "frames": {id: T}}
 
 :func:`extract_codes` runs the codec over the manifest's audio (resampled to the codec's rate when it
-differs) with Lightning's predict loop (:class:`~ns2.lit.codec.CodecEncoder`), one shard per predict
+differs) with Lightning's predict loop (:class:`CodecEncoder`), one shard per predict
 batch, on one or several devices / processes (``devices``; each rank takes every world-size-th shard).
 Every shard file is written atomically as soon as it is encoded, so an interrupted run loses at most the
 shards in flight, and a re-run skips every shard whose file holds exactly its planned ids. Shards are
@@ -36,8 +36,9 @@ import time
 import warnings
 import zipfile
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
+import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
@@ -48,6 +49,7 @@ from ns2.utils.io import atomic_open, write_json
 
 __all__ = [
     "CODES_DIR",
+    "CodecEncoder",
     "codec_signature",
     "extract_codes",
     "extract_codes_for_manifest",
@@ -209,6 +211,53 @@ def _identity(x: Any) -> Any:
     return x
 
 
+class CodecEncoder(L.LightningModule):
+    """Lightning's predict loop around :meth:`Codec.encode`, for code extraction at scale.
+
+    ``predict_step`` takes a dict with ``ids`` (list[str]) and ``audio`` (list of [S_i] float tensors,
+    at the codec's rate; other keys are passed through) and encodes them in sub-batches of at most
+    ``batch_frames`` padded frames (items sorted by length, so padding stays small). Returns the input
+    dict plus ``codes``: list of int16 arrays [n_q, frames(S_i)] and ``seconds`` of audio encoded.
+
+    Batching is not bit-exact: through the encoder's receptive field, the zeros padding a shorter item
+    can change the codes of its last few frames (compared with encoding it alone). ``batch_frames=0``
+    encodes one utterance per call, exactly as ``codec.encode`` of that utterance alone.
+    """
+
+    def __init__(self, codec: Any, batch_frames: int = 8000, n_q: int | None = None):
+        super().__init__()
+        if codec.codebook_size > np.iinfo(np.int16).max + 1:
+            raise ValueError(f"CodecEncoder: codebook_size {codec.codebook_size} does not fit int16 codes")
+        self.codec = codec
+        self.batch_frames = int(batch_frames)
+        self.n_q = n_q
+
+    def predict_step(self, batch: Mapping[str, Any], batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Any]:
+        self.codec.eval()
+        waves = [torch.as_tensor(a).float().reshape(-1) for a in batch["audio"]]
+        hop = self.codec.hop_length
+        frames = [max(1, math.ceil(len(w) / hop)) for w in waves]
+        order = sorted(range(len(waves)), key=lambda i: frames[i], reverse=True)
+        codes: list[np.ndarray | None] = [None] * len(waves)
+        k = 0
+        while k < len(order):
+            longest = frames[order[k]]
+            size = max(1, self.batch_frames // longest) if self.batch_frames > 0 else 1
+            group = order[k : k + size]
+            k += size
+            wav = torch.zeros(len(group), 1, longest * hop, device=self.device)
+            for j, i in enumerate(group):
+                wav[j, 0, : len(waves[i])] = waves[i].to(self.device)
+            c = self.codec.encode(wav, self.n_q)  # [b, n_q, longest]
+            c = c.to(torch.int16).cpu().numpy()
+            for j, i in enumerate(group):
+                codes[i] = np.ascontiguousarray(c[j, :, : frames[i]])
+        out = {k: v for k, v in batch.items() if k != "audio"}
+        out["codes"] = codes
+        out["seconds"] = sum(len(w) for w in waves) / self.codec.sample_rate
+        return out
+
+
 class ShardWriter(BasePredictionWriter):
     """Writes each predicted shard into ``out_dir`` as soon as its batch ends (in every rank)."""
 
@@ -244,7 +293,7 @@ def extract_codes(
         shard_size: utterances per shard file.
         batch_frames: padded codec frames per encoder call (memory knob); 0 encodes one utterance per
             call, bit-exact with encoding it alone (batched, the last few frames of an utterance can
-            differ slightly, see :class:`~ns2.lit.codec.CodecEncoder`).
+            differ slightly, see :class:`CodecEncoder`).
         devices, accelerator: as Lightning's Trainer (``devices=4, accelerator="cpu"`` for 4 processes).
         strategy: default ``auto`` on one device, ``ddp_spawn`` on several.
         num_workers: DataLoader workers loading audio.
@@ -252,10 +301,6 @@ def extract_codes(
     Returns a summary: counts, seconds of audio, wall time and throughput (audio seconds per second).
     Sets ``features["codes"]`` and ``num_frames`` (and ``frame_rate`` when unset) of every utterance.
     """
-    import lightning as L
-
-    from ns2.lit.codec import CodecEncoder
-
     t0 = time.perf_counter()
     root = Path(root)
     out_dir = root / CODES_DIR
@@ -372,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """``python -m ns2.data.codes CODEC MANIFEST``: extract the codes of a prepared manifest and rewrite it."""
     import argparse
 
-    from ns2.codec.evaluate import load_any_codec
+    from ns2.codec.load import load_any_codec
 
     ap = argparse.ArgumentParser(prog="python -m ns2.data.codes", description=extract_codes.__doc__)
     ap.add_argument("codec", help="a CodecLit checkpoint (.ckpt), a DAC-format weight file or a release name")

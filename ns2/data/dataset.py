@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ns2.audio.f0 import f0_to_log
 from ns2.data.audio import load_audio, to_mono
-from ns2.data.features.f0 import f0_to_log
 from ns2.data.manifest import Utterance, read_manifest
 
 FIELDS = ("phonemes", "durations", "f0", "audio", "codes")

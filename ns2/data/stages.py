@@ -46,10 +46,11 @@ from typing import Any, Callable, ClassVar, Iterable, Protocol, Sequence, runtim
 import numpy as np
 import soundfile as sf
 
-from ns2.data.audio import (AudioPolicy, BadAudio, check_audio, check_format, load_audio, num_frames, resample, to_mono,
+from ns2.audio.f0 import compute_f0, log_f0_moments, moments_to_stats
+from ns2.audio.frames import num_frames
+from ns2.data.audio import (AudioPolicy, BadAudio, check_audio, check_format, load_audio, resample, to_mono,
                             wav_truncation, write_audio)
 from ns2.data.features.durations import times_to_durations
-from ns2.data.features.f0 import compute_f0, log_f0_moments, moments_to_stats
 from ns2.data.features.textgrid import TextGridError, find_textgrid, mfa_alignment, read_textgrid
 from ns2.data.manifest import Utterance
 from ns2.utils.io import atomic_open, read_jsonl, sha256_file, write_json, write_jsonl

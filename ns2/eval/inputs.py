@@ -97,7 +97,7 @@ class CodecResynthesis:
     """``wav [S] at sr -> decode(encode(wav)) [S] at sr`` with a codec checkpoint, DAC file or release name."""
 
     def __init__(self, source: str | os.PathLike, device: str = "cpu", n_q: int | None = None) -> None:
-        from ns2.codec.evaluate import load_any_codec
+        from ns2.codec.load import load_any_codec
 
         self.source = str(source)
         self.codec = load_any_codec(source).to(device).eval()

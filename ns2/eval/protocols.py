@@ -37,7 +37,7 @@ def _fmt_seconds(s: float) -> str:
 
 
 def _info(builder: str, source: str | os.PathLike, items: list[ProtocolItem], **args: Any) -> dict[str, Any]:
-    from ns2.cli.common import git_commit
+    from ns2.utils.provenance import git_commit
 
     short = sum(1 for it in items if it.extra.get("prompt_short"))
     return {

@@ -345,7 +345,7 @@ def _notes(sets: Sequence[TestSet], labels: Sequence[str], records: Mapping, abs
 
 def write_report(out: str | Path, sets: Sequence[TestSet], labels: Sequence[str], conf: Mapping[str, Any]) -> dict[str, str]:
     """Gather the records under ``out`` and write the report files; returns ``{kind: path}``."""
-    from ns2.cli.common import git_commit
+    from ns2.utils.provenance import git_commit
 
     out = Path(out)
     rcfg = dict(conf.get("report") or {})

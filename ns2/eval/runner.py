@@ -318,7 +318,7 @@ def _barrier() -> bool:
 
 def run_eval(cfg: Any) -> dict[str, Any]:
     """Score (and report) as configured; returns ``{"out_dir", "complete", "report"?, "scored"}``."""
-    from ns2.cli.common import git_commit
+    from ns2.utils.provenance import git_commit
 
     conf = _plain(cfg)
     out = Path(conf["out_dir"])

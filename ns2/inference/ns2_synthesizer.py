@@ -186,7 +186,7 @@ class NS2Synthesizer(Synthesizer):
         if not path.is_file():
             raise ValueError(f"{path}: no such checkpoint file; expected a NaturalSpeech 2 training checkpoint (.ckpt)")
         try:
-            from ns2.lit.checkpoint import load_ns2_checkpoint
+            from ns2.inference.checkpoint import load_ns2_checkpoint
         except ImportError as e:
             raise ValueError(f"{path}: cannot read NaturalSpeech 2 checkpoints in this installation ({e})") from None
         ckpt = load_ns2_checkpoint(path)

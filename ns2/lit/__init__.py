@@ -1,7 +1,7 @@
 """LightningModules: the losses, optimisers, schedules and logging around the pure nn.Modules.
 
-* :class:`CodecLit`: the codec's GAN training (DAC's recipe); :class:`CodecEncoder`: code extraction
-  through Lightning's predict loop.
+* :class:`CodecLit`: the codec's GAN training (DAC's recipe); :func:`codec_from_checkpoint` reads the
+  trained codec back (from :mod:`ns2.codec.load`).
 * :class:`NS2Lit`: NaturalSpeech 2's training (diffusion, CE-RVQ, duration and pitch losses, EMA);
   :func:`load_ns2_checkpoint` reads its checkpoints back (:class:`NS2Checkpoint`).
 """
@@ -10,21 +10,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ns2.lit.checkpoint import NS2Checkpoint, NS2CheckpointError, load_ns2_checkpoint
+from ns2.inference.checkpoint import NS2Checkpoint, NS2CheckpointError, load_ns2_checkpoint
 
 # The LightningModules import Lightning (seconds); loading a checkpoint for synthesis does not need it.
 _LAZY = {
     "DEFAULT_LOSS_WEIGHTS": "ns2.lit.codec",
-    "CodecEncoder": "ns2.lit.codec",
     "CodecLit": "ns2.lit.codec",
-    "codec_from_checkpoint": "ns2.lit.codec",
+    "codec_from_checkpoint": "ns2.codec.load",
     "crop_segments": "ns2.lit.codec",
     "NS2Lit": "ns2.lit.ns2",
 }
 
 __all__ = [
     "DEFAULT_LOSS_WEIGHTS",
-    "CodecEncoder",
     "CodecLit",
     "NS2Checkpoint",
     "NS2CheckpointError",

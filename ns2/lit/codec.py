@@ -1,4 +1,4 @@
-"""The codec's GAN training (DAC's recipe) as a thin LightningModule, and the encoder used to extract codes.
+"""The codec's GAN training (DAC's recipe) as a thin LightningModule.
 
 :class:`CodecLit` receives a codec (any :class:`~ns2.codec.base.Codec` whose ``forward(wav)`` returns
 ``.wav``, ``.commitment_loss`` and ``.codebook_loss``, as :class:`~ns2.codec.rvq.RVQCodec` does) and a
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -51,7 +50,7 @@ from ns2.losses.codec import (
     si_sdr,
 )
 
-__all__ = ["CodecLit", "CodecEncoder", "CONTROL_LOSS_WEIGHTS", "DEFAULT_LOSS_WEIGHTS", "codec_from_checkpoint", "crop_segments"]
+__all__ = ["CodecLit", "CONTROL_LOSS_WEIGHTS", "DEFAULT_LOSS_WEIGHTS", "crop_segments"]
 
 log = logging.getLogger(__name__)
 
@@ -367,7 +366,7 @@ class CodecLit(L.LightningModule):
 
     # --- export -------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Record the codec's constructor arguments, so :func:`codec_from_checkpoint` can rebuild it."""
+        """Record the codec's constructor arguments, so :func:`ns2.codec.load.codec_from_checkpoint` can rebuild it."""
         kwargs = getattr(self.codec, "kwargs", None)
         if isinstance(kwargs, Mapping):
             checkpoint["codec"] = {"class": type(self.codec).__name__, "kwargs": _plain(kwargs)}
@@ -385,24 +384,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
-
-
-def codec_from_checkpoint(path: str | os.PathLike) -> Codec:
-    """The trained codec of a :class:`CodecLit` checkpoint (an :class:`~ns2.codec.rvq.RVQCodec`, eval mode).
-
-    Read with ``torch.load(weights_only=True)``; the architecture comes from the checkpoint's ``codec``
-    entry (written by :meth:`CodecLit.on_save_checkpoint`), the weights from its ``codec.*`` parameters.
-    """
-    from ns2.codec.rvq import RVQCodec
-
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    meta = ckpt.get("codec") if isinstance(ckpt, Mapping) else None
-    if not isinstance(meta, Mapping) or meta.get("class") != "RVQCodec" or not isinstance(meta.get("kwargs"), Mapping):
-        raise ValueError(f"{path}: expected a CodecLit checkpoint of an RVQCodec (with a 'codec' entry)")
-    state = {k[len("codec."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("codec.")}
-    codec = RVQCodec(**meta["kwargs"])
-    codec.load_state_dict(state)
-    return codec.eval()
 
 
 def _mel_image(ref: np.ndarray, rec: np.ndarray, mel: nn.Module) -> np.ndarray:
@@ -424,50 +405,3 @@ def _mel_image(ref: np.ndarray, rec: np.ndarray, mel: nn.Module) -> np.ndarray:
     fig.tight_layout()
     canvas.draw()
     return np.asarray(canvas.buffer_rgba())[..., :3].copy()
-
-
-class CodecEncoder(L.LightningModule):
-    """Lightning's predict loop around :meth:`Codec.encode`, for code extraction at scale.
-
-    ``predict_step`` takes a dict with ``ids`` (list[str]) and ``audio`` (list of [S_i] float tensors,
-    at the codec's rate; other keys are passed through) and encodes them in sub-batches of at most
-    ``batch_frames`` padded frames (items sorted by length, so padding stays small). Returns the input
-    dict plus ``codes``: list of int16 arrays [n_q, frames(S_i)] and ``seconds`` of audio encoded.
-
-    Batching is not bit-exact: through the encoder's receptive field, the zeros padding a shorter item
-    can change the codes of its last few frames (compared with encoding it alone). ``batch_frames=0``
-    encodes one utterance per call, exactly as ``codec.encode`` of that utterance alone.
-    """
-
-    def __init__(self, codec: Codec, batch_frames: int = 8000, n_q: int | None = None):
-        super().__init__()
-        if codec.codebook_size > np.iinfo(np.int16).max + 1:
-            raise ValueError(f"CodecEncoder: codebook_size {codec.codebook_size} does not fit int16 codes")
-        self.codec = codec
-        self.batch_frames = int(batch_frames)
-        self.n_q = n_q
-
-    def predict_step(self, batch: Mapping[str, Any], batch_idx: int = 0, dataloader_idx: int = 0) -> dict[str, Any]:
-        self.codec.eval()
-        waves = [torch.as_tensor(a).float().reshape(-1) for a in batch["audio"]]
-        hop = self.codec.hop_length
-        frames = [max(1, math.ceil(len(w) / hop)) for w in waves]
-        order = sorted(range(len(waves)), key=lambda i: frames[i], reverse=True)
-        codes: list[np.ndarray | None] = [None] * len(waves)
-        k = 0
-        while k < len(order):
-            longest = frames[order[k]]
-            size = max(1, self.batch_frames // longest) if self.batch_frames > 0 else 1
-            group = order[k : k + size]
-            k += size
-            wav = torch.zeros(len(group), 1, longest * hop, device=self.device)
-            for j, i in enumerate(group):
-                wav[j, 0, : len(waves[i])] = waves[i].to(self.device)
-            c = self.codec.encode(wav, self.n_q)  # [b, n_q, longest]
-            c = c.to(torch.int16).cpu().numpy()
-            for j, i in enumerate(group):
-                codes[i] = np.ascontiguousarray(c[j, :, : frames[i]])
-        out = {k: v for k, v in batch.items() if k != "audio"}
-        out["codes"] = codes
-        out["seconds"] = sum(len(w) for w in waves) / self.codec.sample_rate
-        return out

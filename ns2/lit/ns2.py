@@ -66,7 +66,7 @@ from torch import nn
 
 from ns2.codec.base import Codec
 from ns2.inference.samplers import NS2_TAU, get_sampler
-from ns2.lit.checkpoint import make_record, plain
+from ns2.inference.checkpoint import make_record, plain
 from ns2.lit.media import log_media, media_loggers
 from ns2.losses.ns2 import DEFAULT_WEIGHTS, NS2Loss
 from ns2.models.ns2.model import NaturalSpeech2

@@ -22,6 +22,8 @@ utmos                     utmos22_strong             UTMOS22 strong learner (fal
 returns per-utterance floats; :mod:`ns2.metrics.stats` and :func:`aggregate_wer` summarise them.
 Heavy dependencies (transformers, resemblyzer, onnxruntime, pocketsphinx) are imported on first use.
 """
+# The built-in metric modules register their metrics on import (mos, prosody, sim, wer).
+from ns2.metrics import mos, prosody, sim, wer  # noqa: F401
 from ns2.metrics.backbones import BackboneChecksumError, MissingBackboneError
 from ns2.metrics.prosody import Alignment
 from ns2.metrics.registry import (

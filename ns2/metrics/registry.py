@@ -12,6 +12,9 @@ are loaded (and checksum-verified) when the metric is built, so a missing one fa
 scored. Each ``score`` call returns plain floats; NaN means "undefined for this utterance" (e.g. pitch
 statistics of silent audio) and is counted, never silently turned into 0 or 1, by the aggregators in
 :mod:`ns2.metrics.stats`.
+
+The registry knows no metric by name: each metric module registers its classes when imported, and
+``ns2/metrics/__init__.py`` imports the built-in ones (so any import of ``ns2.metrics...`` registers them).
 """
 from __future__ import annotations
 
@@ -136,12 +139,7 @@ def register_metric(name: str) -> Callable[[M], M]:
     return deco
 
 
-def _load_builtin() -> None:
-    from ns2.metrics import mos, prosody, sim, wer  # noqa: F401  (registration side effects)
-
-
 def get_metric_class(name: str) -> type[Metric]:
-    _load_builtin()
     if name not in _REGISTRY:
         raise KeyError(f"unknown metric {name!r}: expected one of {sorted(_REGISTRY)}")
     return _REGISTRY[name]
@@ -149,7 +147,6 @@ def get_metric_class(name: str) -> type[Metric]:
 
 def available_metrics() -> dict[str, str]:
     """``{metric name: backbone}`` for every registered metric."""
-    _load_builtin()
     return {n: c.backbone for n, c in sorted(_REGISTRY.items())}
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from ns2.data.aligner.evaluate import boundaries, boundary_errors_ms, summarize_errors, uniform_durations
+from ns2.eval.studies.aligner import boundaries, boundary_errors_ms, summarize_errors, uniform_durations
 
 
 def test_one_frame_shift_is_12_5_ms():

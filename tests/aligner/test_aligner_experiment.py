@@ -77,7 +77,7 @@ def test_prep_with_the_aligner_writes_durations_that_cover_every_frame(compose, 
     import shutil
 
     from ns2.cli.prep import run_prep
-    from ns2.data.aligner.evaluate import evaluate_aligner
+    from ns2.eval.studies.aligner import evaluate_aligner
 
     root = tmp_path / "synthetic-mini"
     shutil.copytree(mini, root)
@@ -135,6 +135,7 @@ def test_stage_quarantines_what_it_cannot_align(mini, checkpoint, tmp_path):
 
 def test_plot_and_evaluate_command_line(mini, checkpoint, tmp_path, capsys):
     from ns2.data.aligner.__main__ import main
+    from ns2.eval.studies.aligner import main as evaluate
 
     manifest = mini / "prepared" / "manifest.jsonl"
     utt = next(u for u in read_manifest(manifest) if u.split == "test")
@@ -146,7 +147,10 @@ def test_plot_and_evaluate_command_line(mini, checkpoint, tmp_path, capsys):
         main(["plot", str(checkpoint), str(manifest), "nope", "--out", str(png)])
 
     out = tmp_path / "results.json"
-    main(["evaluate", str(checkpoint), str(manifest), "--split", "test", "--out", str(out)])
+    with pytest.raises(SystemExit):
+        main(["evaluate", str(checkpoint), str(manifest)])  # scoring is a study, not an aligner command
+    assert "python -m ns2.eval.studies.aligner" in capsys.readouterr().err
+    evaluate([str(checkpoint), str(manifest), "--split", "test", "--out", str(out)])
     res = json.loads(out.read_text())
     n_test = sum(u.split == "test" for u in read_manifest(manifest))
     assert res["n_utterances"] == n_test and res["n_failed"] == 0 and res["split"] == "test"
@@ -162,7 +166,7 @@ def test_plot_and_evaluate_command_line(mini, checkpoint, tmp_path, capsys):
 def test_provenance_reads_the_run_folder(checkpoint, tmp_path):
     import shutil
 
-    from ns2.data.aligner.evaluate import checkpoint_provenance
+    from ns2.eval.studies.aligner import checkpoint_provenance
 
     run = tmp_path / "run"
     (run / "checkpoints").mkdir(parents=True)

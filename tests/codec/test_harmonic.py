@@ -10,7 +10,7 @@ import torch
 
 from ns2.codec import RVQCodec, load_codec, save_codec
 from ns2.codec.harmonic import HarmonicNoiseDecoder
-from ns2.data.features.f0 import compute_f0
+from ns2.audio.f0 import compute_f0
 
 SR, HOP = 16000, 200
 

@@ -33,7 +33,7 @@ def voice(rng: np.random.Generator, seconds: float, f0: float, formants: tuple[f
 
 def make_prepared(root: Path, per_speaker: int = 3, seed: int = 0) -> Path:
     """Write ``root/prepared/{audio/*.wav, f0/*.npy, manifest.jsonl}``; return the manifest path."""
-    from ns2.data.features.f0 import compute_f0
+    from ns2.audio.f0 import compute_f0
 
     rng = np.random.default_rng(seed)
     prepared = root / "prepared"

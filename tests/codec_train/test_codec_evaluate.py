@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from codec_train_helpers import tiny_codec
-from ns2.codec.evaluate import evaluate_codec, mulaw_decode, mulaw_encode, perplexity
+from ns2.eval.studies.codec import evaluate_codec, mulaw_decode, mulaw_encode, perplexity
 from ns2.data.manifest import read_manifest
 from ns2.losses.codec import MultiScaleMelLoss
 
@@ -46,7 +46,7 @@ def test_command_line_writes_results(prepared_corpus, tmp_path):
     import json
 
     from ns2.codec import save_codec
-    from ns2.codec.evaluate import main
+    from ns2.eval.studies.codec import main
 
     path = save_codec(tiny_codec(), tmp_path / "codec.pth")
     manifest = prepared_corpus / "data" / "synthetic-mini" / "prepared" / "manifest.jsonl"

@@ -11,9 +11,8 @@ import soundfile as sf
 import torch
 
 from codec_train_helpers import tiny_codec
-from ns2.data.codes import extract_codes, load_codes, read_shard, shard_shapes, write_shard
+from ns2.data.codes import CodecEncoder, extract_codes, load_codes, read_shard, shard_shapes, write_shard
 from ns2.data.manifest import read_manifest
-from ns2.lit.codec import CodecEncoder
 
 
 @pytest.fixture()

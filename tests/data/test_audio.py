@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ns2.data.audio import (AudioPolicy, BadAudio, check_audio, load_audio, load_checked, num_frames, resample,
+from ns2.audio.frames import num_frames
+from ns2.data.audio import (AudioPolicy, BadAudio, check_audio, load_audio, load_checked, resample,
                             rms_db, to_mono, wav_truncation)
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ns2.data.features.durations import check_durations, durations_to_times, times_to_durations
-from ns2.data.features.f0 import compute_f0, f0_to_log, frame_centres, moments_to_stats, log_f0_moments, sample_track
+from ns2.audio.f0 import compute_f0, f0_to_log, frame_centres, log_f0_moments, moments_to_stats, sample_track
 
 
 @st.composite

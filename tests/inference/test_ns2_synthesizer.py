@@ -184,9 +184,9 @@ def test_from_checkpoint_takes_the_stored_sampler_and_overrides(tmp_path, monkey
     ckpt = types.SimpleNamespace(net=synth.net, codec=synth.codec, sde=synth.sde, symbols=synth.symbols,
                                  language="en-us", sampler={"name": "dpm_solver_pp", "steps": 12, "tau": 1.0, "order": 1},
                                  config={}, path=path)
-    module = types.ModuleType("ns2.lit.checkpoint")
+    module = types.ModuleType("ns2.inference.checkpoint")
     module.load_ns2_checkpoint = lambda p: ckpt
-    monkeypatch.setitem(sys.modules, "ns2.lit.checkpoint", module)
+    monkeypatch.setitem(sys.modules, "ns2.inference.checkpoint", module)
     s = NS2Synthesizer.from_checkpoint(path, name="mine")
     assert (s.sampler.name, s.sampler.steps, s.sampler.tau, s.sampler.order) == ("dpm_solver_pp", 12, 1.0, 1)
     assert s.name == "mine" and s.describe()["checkpoint"] == str(path)
@@ -211,7 +211,7 @@ def test_eval_system_config_targets_from_checkpoint():
 
 
 def test_real_checkpoint_loads_and_synthesizes_like_the_modules_it_holds(tmp_path, prompt):
-    pytest.importorskip("ns2.lit.checkpoint")
+    pytest.importorskip("ns2.inference.checkpoint")
     path = save_tiny_checkpoint(tmp_path / "tiny.ckpt", steps=3)
     loaded = NS2Synthesizer.from_checkpoint(path)
     assert (loaded.sampler.name, loaded.sampler.steps, loaded.checkpoint) == ("euler_ode", 3, str(path))

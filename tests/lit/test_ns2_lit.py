@@ -327,7 +327,7 @@ def test_study_measures_a_checkpoint_on_held_out_speakers(trained, corpus, tmp_p
     mean baselines are those of the train split, and the results are written with provenance."""
     import json
 
-    from ns2.eval.ns2_study import run_study
+    from ns2.eval.studies.ns2 import run_study
 
     path = trained[5]
     res = run_study(path, corpus.manifest, tmp_path / "results.json", split="test", per_speaker=2, steps=8,
@@ -347,7 +347,7 @@ def test_study_measures_a_checkpoint_on_held_out_speakers(trained, corpus, tmp_p
 
 def test_study_pearson_and_item_choice():
     from ns2.data.manifest import Utterance
-    from ns2.eval.ns2_study import pearson, pick_items
+    from ns2.eval.studies.ns2 import pearson, pick_items
 
     assert pearson([1, 2, 3, 4], [2, 4, 6, 8]) == pytest.approx(1.0)
     assert np.isnan(pearson([1, 1, 1], [1, 2, 3]))

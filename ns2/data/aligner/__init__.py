@@ -8,10 +8,10 @@
 * :mod:`.infer`   ``Aligner`` (inference bundle), ``load_aligner``/``save_aligner``, ``hard_durations``.
 * :mod:`.stage`   ``align_manifest``: durations for a list of utterances (the ``aligner`` durations source).
 * :mod:`.plot`    alignment figures (``plot_utterance`` aligns and draws one manifest utterance).
-* :mod:`.evaluate` phoneme-boundary errors (ms) against reference durations, with a uniform baseline.
 
-Command line: ``python -m ns2.data.aligner plot CKPT MANIFEST UTT_ID --out fig.png`` and
-``python -m ns2.data.aligner evaluate CKPT MANIFEST --split test --out results.json``. Training:
+Command line: ``python -m ns2.data.aligner plot CKPT MANIFEST UTT_ID --out fig.png``; its accuracy (phoneme-
+boundary errors against reference durations, with a uniform baseline) is a study:
+``python -m ns2.eval.studies.aligner CKPT MANIFEST --split test --out results.json``. Training:
 ``ns2 train experiment=aligner/small``; durations for a corpus:
 ``ns2 prep data=... data.prep.durations_source=aligner +data.prep.options.aligner=CKPT``.
 """

@@ -1,11 +1,10 @@
-"""``python -m ns2.data.aligner {plot,evaluate}``: look at and score a trained aligner.
+"""``python -m ns2.data.aligner plot``: look at a trained aligner.
 
     python -m ns2.data.aligner plot CKPT MANIFEST UTT_ID --out fig.png
-    python -m ns2.data.aligner evaluate CKPT MANIFEST --split test --out results.json
 
 ``plot`` draws one utterance's mel above the soft attention with the hard path (and prints its
-durations); ``evaluate`` is :func:`ns2.data.aligner.evaluate.main` (boundary errors against the
-manifest's reference durations, with the uniform baseline).
+durations). Scoring an aligner (boundary errors against the manifest's reference durations, with the
+uniform baseline) is a study: ``python -m ns2.eval.studies.aligner CKPT MANIFEST --split test``.
 """
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ import sys
 from typing import Any, Sequence
 
 USAGE = ("usage: python -m ns2.data.aligner plot CKPT MANIFEST UTT_ID --out fig.png\n"
-         "       python -m ns2.data.aligner evaluate CKPT MANIFEST [--split test] [--out results.json]")
+         "(scoring: python -m ns2.eval.studies.aligner CKPT MANIFEST [--split test] [--out results.json])")
 
 
 def plot_main(argv: Sequence[str]) -> list[int]:
@@ -55,11 +54,7 @@ def main(argv: Sequence[str] | None = None) -> Any:
     command, rest = argv[0], argv[1:]
     if command == "plot":
         return plot_main(rest)
-    if command == "evaluate":
-        from ns2.data.aligner.evaluate import main as evaluate_main
-
-        return evaluate_main(rest)
-    print(f"python -m ns2.data.aligner: unknown command {command!r}; expected plot or evaluate\n{USAGE}", file=sys.stderr)
+    print(f"python -m ns2.data.aligner: unknown command {command!r}; expected plot\n{USAGE}", file=sys.stderr)
     raise SystemExit(2)
 
 

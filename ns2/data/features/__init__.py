@@ -1,1 +1,1 @@
-"""Frame-level features of the preparation stages: F0, phoneme durations, MFA TextGrids."""
+"""Frame-level features of the preparation stages: phoneme durations, MFA TextGrids (F0: :mod:`ns2.audio.f0`)."""

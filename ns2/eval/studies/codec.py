@@ -27,12 +27,12 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ns2.data.features.f0 import compute_f0, mean_log_f0
+from ns2.audio.f0 import compute_f0, mean_log_f0
 from ns2.data.manifest import Utterance
 from ns2.losses.codec import MultiScaleMelLoss, si_sdr
 from ns2.metrics.prosody import frame_f0_metrics, sequence_agreement
 
-__all__ = ["evaluate_codec", "load_any_codec", "main", "mulaw_decode", "mulaw_encode", "perplexity"]
+__all__ = ["evaluate_codec", "main", "mulaw_decode", "mulaw_encode", "perplexity"]
 
 
 def mulaw_encode(x: torch.Tensor, bits: int = 8) -> torch.Tensor:
@@ -139,26 +139,16 @@ def evaluate_codec(
     return out
 
 
-def load_any_codec(source: str | os.PathLike) -> Any:
-    """A codec from a CodecLit checkpoint (``.ckpt``), a DAC-format weight file or a release name."""
-    if str(source).endswith(".ckpt"):
-        from ns2.lit.codec import codec_from_checkpoint
-
-        return codec_from_checkpoint(source)
-    from ns2.codec.load import load_codec
-
-    return load_codec(source)
-
-
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """``python -m ns2.codec.evaluate CODEC MANIFEST [--out results.json]``: score a codec, write the results."""
+    """``python -m ns2.eval.studies.codec CODEC MANIFEST [--out results.json]``: score a codec, write the results."""
     import argparse
     from pathlib import Path
 
-    from ns2.cli.common import emit_results, git_commit
+    from ns2.codec.load import load_any_codec
     from ns2.data.manifest import read_manifest
+    from ns2.utils.provenance import emit_results, git_commit
 
-    ap = argparse.ArgumentParser(prog="python -m ns2.codec.evaluate", description=evaluate_codec.__doc__)
+    ap = argparse.ArgumentParser(prog="python -m ns2.eval.studies.codec", description=evaluate_codec.__doc__)
     ap.add_argument("codec", help="a CodecLit checkpoint (.ckpt), a DAC-format weight file or a release name")
     ap.add_argument("manifest", help="a prepared manifest (audio paths relative to its folder)")
     ap.add_argument("--split", default="test")

@@ -11,12 +11,8 @@ import math
 
 import numpy as np
 
-from ns2.data.audio import num_frames as count_frames
-
-
-def frame_centres(num_frames: int, hop_length: int, sample_rate: int) -> np.ndarray:
-    """Times (s) of the frame centres: ``[T]``."""
-    return (np.arange(num_frames, dtype=np.float64) + 0.5) * hop_length / sample_rate
+from ns2.audio.frames import frame_centres
+from ns2.audio.frames import num_frames as count_frames
 
 
 def compute_f0(x: np.ndarray, sample_rate: int, hop_length: int, num_frames: int | None = None,

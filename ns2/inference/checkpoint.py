@@ -1,4 +1,4 @@
-"""The NaturalSpeech 2 checkpoint contract: what :class:`~ns2.lit.ns2.NS2Lit` writes, and its loader.
+"""The NaturalSpeech 2 checkpoint contract: what :class:`~ns2.lit.ns2.NS2Lit` writes, and its loader for synthesis.
 
 A Lightning checkpoint of :class:`~ns2.lit.ns2.NS2Lit` (``ns2 train experiment=ns2/...``) carries, besides
 Lightning's own entries (``state_dict``, optimiser and scheduler states, ``hyper_parameters``...), one

@@ -14,9 +14,9 @@ Summaries (:func:`summarize_errors`) pool every boundary of every utterance: ``m
 numbers for the ``uniform/`` baseline (each utterance's frames split evenly across its aligned
 tokens), per-kind blocks (``speech/``, ``singing/``) and ``n_utterances``.
 
-Command line (also ``python -m ns2.data.aligner evaluate``)::
+Command line::
 
-    python -m ns2.data.aligner.evaluate CKPT MANIFEST --split test --out results.json
+    python -m ns2.eval.studies.aligner CKPT MANIFEST --split test --out results.json
 """
 from __future__ import annotations
 
@@ -181,14 +181,14 @@ def checkpoint_provenance(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    """``python -m ns2.data.aligner.evaluate CKPT MANIFEST [--split test] [--out results.json]``."""
+    """``python -m ns2.eval.studies.aligner CKPT MANIFEST [--split test] [--out results.json]``."""
     import argparse
     from pathlib import Path
 
-    from ns2.cli.common import emit_results, git_commit
     from ns2.data.manifest import read_manifest
+    from ns2.utils.provenance import emit_results, git_commit
 
-    ap = argparse.ArgumentParser(prog="python -m ns2.data.aligner evaluate",
+    ap = argparse.ArgumentParser(prog="python -m ns2.eval.studies.aligner",
                                  description="Phoneme-boundary errors of a trained aligner against a manifest's durations.")
     ap.add_argument("checkpoint", help="an aligner checkpoint (AlignerLit .ckpt or save_aligner file)")
     ap.add_argument("manifest", help="a prepared manifest with reference durations (audio paths relative to its folder)")

@@ -1,6 +1,6 @@
 """Does a trained NaturalSpeech 2 learn? Measurements on held-out speakers of a prepared corpus.
 
-``python -m ns2.eval.ns2_study CKPT MANIFEST --out results.json [--split test] [--per-speaker 10]``
+``python -m ns2.eval.studies.ns2 CKPT MANIFEST --out results.json [--split test] [--per-speaker 10]``
 
 For every held-out utterance (``split``, speech only) the prompt is the first ``prompt_seconds`` of
 *another* utterance of the same speaker (the zero-shot setting: the target is never seen), taken from
@@ -42,8 +42,8 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from ns2.audio.f0 import compute_f0, f0_to_log, mean_log_f0
 from ns2.data.codes import load_codes
-from ns2.data.features.f0 import compute_f0, f0_to_log, mean_log_f0
 from ns2.data.manifest import Utterance, read_manifest
 from ns2.inference.samplers import get_sampler, prior_noise
 from ns2.utils.io import write_json
@@ -248,9 +248,9 @@ def run_study(ckpt_path: str | Path, manifest: str | Path, out: str | Path | Non
               per_speaker: int = 10, prompt_seconds: float = 3.0, steps: int = 150, sampler_items: int = 12,
               seed: int = 0, audio_dir: str | Path | None = None, audio_examples: int = 3) -> dict[str, Any]:
     """Measure a checkpoint on the held-out speakers of ``manifest``; write ``out`` (JSON) when given."""
-    from ns2.cli.common import git_commit
     from ns2.data.audio import write_audio
-    from ns2.lit.checkpoint import load_ns2_checkpoint
+    from ns2.inference.checkpoint import load_ns2_checkpoint
+    from ns2.utils.provenance import git_commit
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
@@ -292,7 +292,7 @@ def run_study(ckpt_path: str | Path, manifest: str | Path, out: str | Path | Non
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m ns2.eval.ns2_study", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m ns2.eval.studies.ns2", description=__doc__.split("\n\n")[0])
     ap.add_argument("ckpt")
     ap.add_argument("manifest")
     ap.add_argument("--out", default=None)
