@@ -26,6 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("inference",),                    # samplers, checkpoints read back, synthesizers
     ("lit",),                          # LightningModules (training; validation synthesis through inference)
     ("eval",),                         # the evaluation harness and the studies of codec, aligner and systems
+    ("app",),                          # the demo page (Gradio) over synthesizers
     ("cli",),                          # the `ns2` command
 )
 
