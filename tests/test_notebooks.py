@@ -1,12 +1,30 @@
-"""Every notebook under notebooks/ runs top to bottom (on the mini corpus, in a temporary root)."""
+"""Every notebook under notebooks/ runs top to bottom (on the mini corpus, in a temporary root) and leaves
+behind what it says it makes."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+#: What each notebook must leave under its root (``NS2_ROOT``) when it has run: a notebook that stops
+#: doing its job fails here even when no cell raises.
+PRODUCES: dict[str, tuple[str, ...]] = {
+    "01_data_tour.ipynb": (
+        "data/synthetic-mini/prepared/manifest.jsonl",
+        "data/synthetic-mini/prepared/f0_stats.json",
+    ),
+    "02_train_and_synthesize.ipynb": (
+        "data/synthetic-mini/prepared/codes/index.json",
+        "outputs/notebook_02/checkpoints/last.ckpt",
+    ),
+}
+
+
+def test_every_notebook_says_what_it_makes():
+    assert NOTEBOOKS, "no notebooks found under notebooks/"
+    assert sorted(p.name for p in NOTEBOOKS) == sorted(PRODUCES), "add each notebook's outputs to PRODUCES"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
@@ -20,6 +38,9 @@ def test_notebook_runs(path: Path, tmp_path, monkeypatch):
     nb = nbformat.read(path, as_version=4)
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     client.execute()
-    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.get("execution_count") for c in code), "a code cell did not run"
+    errors = [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     assert not errors
-    assert (tmp_path / "data" / "synthetic-mini" / "prepared" / "manifest.jsonl").exists() or "data_tour" not in path.name
+    missing = [rel for rel in PRODUCES.get(path.name, ()) if not (tmp_path / rel).is_file()]
+    assert not missing, f"{path.name} ran but did not make {missing}"

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from ns2.data import stages as stages_mod
 from ns2.data.manifest import Utterance, read_manifest, write_manifest
 from ns2.data.prepare import format_summary, prepare
 from ns2.data.stages import (AudioStage, DurationsStage, Quarantine, StageContext, StageError, make_stage,
@@ -71,7 +70,10 @@ def make_corpus(root: Path) -> dict[str, str | None]:
 
 @pytest.fixture()
 def test_symbols(monkeypatch):
-    monkeypatch.setattr(stages_mod, "symbol_set", lambda: TEST_SYMBOLS)
+    from ns2.data.stages import durations, phonemes
+
+    for module in (phonemes, durations):  # the two stages that check symbols
+        monkeypatch.setattr(module, "symbol_set", lambda: TEST_SYMBOLS)
 
 
 def test_prepare_quarantines_planted_bad_files(tmp_path, test_symbols):
@@ -248,8 +250,8 @@ class _PoolBrokenOnSubmit:
 
 
 def test_a_pool_that_breaks_between_submits_loses_no_item(tmp_path, monkeypatch):
-    import ns2.data.stages as stages
-    monkeypatch.setattr(stages, "ProcessPoolExecutor", _PoolBrokenOnSubmit)
+    from ns2.data.stages import runner
+    monkeypatch.setattr(runner, "ProcessPoolExecutor", _PoolBrokenOnSubmit)
     monkeypatch.setattr(_PoolBrokenOnSubmit, "submits", 0)
     ctx = StageContext(prepared=str(tmp_path / "prepared"), root=str(tmp_path))
     kept, quarantined = run_stage(CountingStage(bad="u5"), plain_utts(8), ctx, num_workers=2, chunk_size=1)
