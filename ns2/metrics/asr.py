@@ -88,10 +88,18 @@ class PocketsphinxRecognizer:
         self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
 
     def transcribe(self, wav16: np.ndarray) -> str:
+        return self.transcribe_scored(wav16)[0]
+
+    def transcribe_scored(self, wav16: np.ndarray) -> tuple[str, float]:
+        """-> (text, confidence): the mean posterior probability of the recognised words (0 when
+        nothing is recognised), from the decoder's word lattice."""
         pcm = (np.clip(wav16, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
         d = self.decoder
         d.start_utt()
         d.process_raw(pcm, full_utt=True)
         d.end_utt()
         hyp = d.hyp()
-        return hyp.hypstr if hyp is not None else ""
+        if hyp is None:
+            return "", 0.0
+        words = [seg.prob for seg in d.seg() if not (seg.word.startswith("<") or seg.word.startswith("["))]
+        return hyp.hypstr, float(np.clip(np.mean(words), 0.0, 1.0)) if words else 0.0

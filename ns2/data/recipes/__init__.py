@@ -14,6 +14,7 @@ from ns2.data.recipes.base import Archive, BuildResult, Entry, Quarantined, Reci
 from ns2.data.recipes.librispeech import LibriSpeech
 from ns2.data.recipes.libritts import LibriTTS, LibriTTSR
 from ns2.data.recipes.mls import MLSEnglish
+from ns2.data.recipes.my_voice import MyVoice, MyVoiceCorpus
 from ns2.data.recipes.opencpop import Opencpop, build_score, note_to_midi, parse_transcription
 from ns2.data.recipes.vctk import VCTK
 
@@ -25,6 +26,7 @@ RECIPES: dict[str, Recipe] = {
     "mls_english": MLSEnglish(),
     "mls_english_opus": MLSEnglish(opus=True),
     "opencpop": Opencpop(),
+    "my_voice": MyVoice(),
 }
 
 
@@ -69,5 +71,5 @@ class RecipeCorpus:
 
 
 __all__ = ["RECIPES", "RecipeCorpus", "get_recipe", "Recipe", "RecipeError", "Archive", "Entry", "Quarantined",
-           "BuildResult", "LibriTTS", "LibriTTSR", "LibriSpeech", "VCTK", "MLSEnglish", "Opencpop",
+           "BuildResult", "MyVoice", "MyVoiceCorpus", "LibriTTS", "LibriTTSR", "LibriSpeech", "VCTK", "MLSEnglish", "Opencpop",
            "note_to_midi", "parse_transcription", "build_score"]
