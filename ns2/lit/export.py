@@ -1,9 +1,9 @@
 """Exporting a NaturalSpeech 2 model: one self-contained ``.pt`` file for synthesis.
 
 A training checkpoint (``last.ckpt``) carries optimiser states, the raw weights and Lightning's
-bookkeeping beside the ``checkpoint["ns2"]`` record (:mod:`ns2.lit.checkpoint`). The export keeps only
+bookkeeping beside the ``checkpoint["ns2"]`` record (:mod:`ns2.inference.checkpoint`). The export keeps only
 that record (config, symbol table, codec with its weights, SDE, sampler, the EMA network) plus where it
-came from, read back with ``torch.load(weights_only=True)`` by :func:`~ns2.lit.checkpoint.load_ns2_checkpoint`,
+came from, read back with ``torch.load(weights_only=True)`` by :func:`~ns2.inference.checkpoint.load_ns2_checkpoint`,
 hence by ``ns2 synth ckpt=<file>``, ``ns2 app ckpt=<file>`` and ``NS2Synthesizer.from_checkpoint``::
 
     python -m ns2.lit.export outputs/ns2_tiny/<run>/checkpoints/last.ckpt my_voice.pt
@@ -19,7 +19,7 @@ from typing import Any, Sequence
 
 import torch
 
-from ns2.lit.checkpoint import NS2CheckpointError, _read, load_ns2_checkpoint
+from ns2.inference.checkpoint import NS2CheckpointError, _read, load_ns2_checkpoint
 from ns2.utils.io import sha256_file, torch_save_atomic
 
 __all__ = ["export_ns2", "main"]
@@ -29,7 +29,7 @@ def export_ns2(source: str | os.PathLike, out: str | os.PathLike, *, ema: bool =
     """Write the synthesis record of the NS2 checkpoint ``source`` to ``out``; return a short card.
 
     ``ema=False`` exports the raw trained weights instead of the EMA ones. Raises
-    :class:`~ns2.lit.checkpoint.NS2CheckpointError` (one line) for a file that is not an NS2 checkpoint
+    :class:`~ns2.inference.checkpoint.NS2CheckpointError` (one line) for a file that is not an NS2 checkpoint
     or an ``out`` that would overwrite it.
     """
     src, dst = Path(source).expanduser(), Path(out).expanduser()

@@ -3,7 +3,7 @@
 :class:`NS2Lit` receives the network's constructor arguments (``net``) and a frozen codec, and owns the
 diffusion process (:class:`~ns2.models.ns2.sde.VPSDE`), the losses (:class:`~ns2.losses.ns2.NS2Loss`),
 the optimiser and its schedule, gradient clipping, the EMA of the network's weights, logging, and the
-checkpoint record (:mod:`ns2.lit.checkpoint`).
+checkpoint record (:mod:`ns2.inference.checkpoint`).
 
 One training step, on a batch of the :class:`~ns2.data.datamodule.TTSDataModule` with fields
 ``phonemes, durations, f0, codes``:
@@ -636,7 +636,7 @@ class NS2Lit(L.LightningModule):
 
     # --- checkpoints -----------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Write the ``ns2`` record (:mod:`ns2.lit.checkpoint`)."""
+        """Write the ``ns2`` record (:mod:`ns2.inference.checkpoint`)."""
         checkpoint["ns2"] = make_record(
             net=self.net_kwargs, sde=self.sde_settings, sampler=self.sampler_settings, symbols=self.symbols,
             language=self.language, codec=self.codec, ema=self.ema.state_dict(), config=self.config(),

@@ -47,7 +47,7 @@ def build_tiny(steps: int = 4, **kwargs):
 
 
 def save_tiny_checkpoint(path: Path, steps: int = 3) -> Path:
-    """A real NS2 checkpoint file of :func:`tiny_parts` (the ``checkpoint["ns2"]`` record of ns2.lit.checkpoint)."""
+    """A real NS2 checkpoint file of :func:`tiny_parts` (the ``checkpoint["ns2"]`` record of ns2.inference.checkpoint)."""
     from ns2.inference.checkpoint import make_record
     from ns2.text import DEFAULT_SYMBOLS
 

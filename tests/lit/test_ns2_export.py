@@ -12,7 +12,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
 from tiny_synth import save_tiny_checkpoint, tone  # noqa: E402
 
 from ns2.inference import NS2Synthesizer  # noqa: E402
-from ns2.lit.checkpoint import NS2CheckpointError  # noqa: E402
+from ns2.inference.checkpoint import NS2CheckpointError  # noqa: E402
 from ns2.lit.export import export_ns2, main  # noqa: E402
 
 
