@@ -1,6 +1,7 @@
 """Every config in configs/ composes, and every `_target_` in it instantiates."""
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -57,7 +58,12 @@ def test_group_option_instantiates(compose, group, option, tmp_path, monkeypatch
         shutil.copy(Path(__file__).parent / "codec/fixtures/dac_tiny_16k.pth", dest)
     overrides = [f"{group}={option}"]
     fixture_codec = str(Path(__file__).parent / "codec/fixtures/dac_tiny_16k.pth")
-    if (group, option) == ("codec", "from_file") or (group == "experiment" and option.startswith("ns2/")):
+    if (group, option) == ("experiment", "ns2/finetune"):  # the network and codec come from a checkpoint
+        sys.path.insert(0, str(Path(__file__).parent / "inference"))
+        from tiny_synth import save_tiny_checkpoint
+
+        overrides += [f"model.init_from={save_tiny_checkpoint(tmp_path / 'base.ckpt')}", f"data.corpus.root={tmp_path}"]
+    elif (group, option) == ("codec", "from_file") or (group == "experiment" and option.startswith("ns2/")):
         overrides += [f"codec.source={fixture_codec}"]
     if (group, option) == ("model", "ns2"):
         overrides += ["codec=tiny"]

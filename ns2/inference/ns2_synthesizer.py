@@ -56,6 +56,7 @@ class NS2Result:
     seed: int
     mode: str = "tts"
     extra: dict[str, Any] = field(default_factory=dict)
+    latent: np.ndarray | None = None  # [D, T] the sampled latent the codec decoded (None where not kept)
 
     @property
     def seconds(self) -> float:
@@ -387,6 +388,7 @@ class NS2Synthesizer(Synthesizer):
             seed=int(seed),
             extra={"sampler": self.sampler.name, "steps": self.sampler.steps, "nfe": self.sampler.nfe,
                    "score": score is not None},
+            latent=z0[0, :, :frames].float().cpu().numpy(),
         )
 
     def synthesize(

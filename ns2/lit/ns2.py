@@ -79,6 +79,7 @@ __all__ = [
     "check_codes_codec",
     "net_kwargs",
     "prompt_latents",
+    "freeze_except",
 ]
 
 log = logging.getLogger(__name__)
@@ -203,6 +204,47 @@ def _sampler_settings(spec: Mapping[str, Any] | None, default: Mapping[str, Any]
     return settings
 
 
+def freeze_except(net: nn.Module, trainable: Sequence[str]) -> list[str]:
+    """Freeze every parameter of ``net`` outside the submodules named in ``trainable`` (direct children
+    such as ``prompt_encoder``, ``diffusion``); returns the frozen children's names. Raises ValueError
+    for a name that is not a child holding parameters."""
+    children = {name: m for name, m in net.named_children() if any(True for _ in m.parameters())}
+    unknown = sorted(set(trainable) - set(children))
+    if unknown or not trainable:
+        raise ValueError(f"NS2Lit: trainable {sorted(trainable)}: expected a non-empty subset of {sorted(children)}")
+    frozen = []
+    for name, m in children.items():
+        keep = name in trainable
+        m.requires_grad_(keep)
+        if not keep:
+            frozen.append(name)
+    return frozen
+
+
+def _load_base(path: str | Path) -> tuple[Any, dict[str, Any]]:
+    """The NS2 checkpoint (training ``.ckpt`` or exported ``.pt``) a fine-tune starts from, and its
+    network's constructor arguments."""
+    from ns2.inference.checkpoint import _read, load_ns2_checkpoint
+
+    return load_ns2_checkpoint(path), plain(_read(Path(path), "cpu")["ns2"]["net"])
+
+
+def _same_codec(a: Codec, kwargs: Any, state: Mapping[str, Any]) -> bool:
+    """Whether codec ``a`` has constructor ``kwargs`` and weights ``state``."""
+    own = a.state_dict()
+    return plain(kwargs) == plain(a.kwargs) and set(state) == set(own) and all(
+        torch.equal(state[k].to(v.device), v) for k, v in own.items() if isinstance(state.get(k), torch.Tensor))
+
+
+def _check_base(base: Any, base_kw: Mapping[str, Any], kw: Mapping[str, Any], codec: Codec, path: Any) -> None:
+    if plain(dict(base_kw)) != plain(dict(kw)):
+        raise ValueError(f"NS2Lit: init_from={path} has the network {dict(base_kw)}, not model.net {dict(kw)}; "
+                         "set model.net=null to take the checkpoint's")
+    if codec is not base.codec and not _same_codec(codec, base.codec.kwargs, base.codec.state_dict()):
+        raise ValueError(f"NS2Lit: init_from={path} was trained with another codec than the one given; "
+                         "drop codec.source to take the checkpoint's")
+
+
 # --- the module --------------------------------------------------------------------------------------
 class NS2Lit(L.LightningModule):
     """NaturalSpeech 2 training (module docstring).
@@ -231,12 +273,17 @@ class NS2Lit(L.LightningModule):
         pitch_voiced_only: pitch loss on voiced frames only (default: every frame, against the
             interpolated log-F0 the pitch embedding is trained with).
         val_with_ema: validation losses with the EMA network (default) or the raw one.
+        init_from: fine-tuning: an NS2 checkpoint (``.ckpt`` or exported ``.pt``) whose EMA weights start
+            the network and its EMA; ``net=None`` takes its network arguments, ``codec=None`` its codec
+            (a codec given must be the same one), and its symbol table replaces ``symbols``.
+        trainable: the network's submodules that train (e.g. ``[prompt_encoder, diffusion]``); the
+            others are frozen and left out of the optimiser. None: all of them.
     """
 
     def __init__(
         self,
-        net: Mapping[str, Any] | functools.partial,
-        codec: Codec | Mapping[str, Any],
+        net: Mapping[str, Any] | functools.partial | None,
+        codec: Codec | Mapping[str, Any] | None,
         sde: Mapping[str, Any] | None = None,
         t_eps: float = 1e-5,
         loss: Mapping[str, Any] | None = None,
@@ -255,8 +302,16 @@ class NS2Lit(L.LightningModule):
         language: str = "en-us",
         pitch_voiced_only: bool = False,
         val_with_ema: bool = True,
+        init_from: str | None = None,
+        trainable: Sequence[str] | None = None,
     ):
         super().__init__()
+        base, base_kw = _load_base(init_from) if init_from else (None, None)
+        if base is not None:
+            net = dict(base_kw) if net is None else net
+            if codec is None:
+                codec = base.codec
+            symbols = base.symbols
         codec = self._codec(codec)
         kw = net_kwargs(net)
         if kw.get("latent_dim") is None:
@@ -281,6 +336,13 @@ class NS2Lit(L.LightningModule):
 
         self.net_kwargs = kw
         self.net = NaturalSpeech2(**kw)
+        if base is not None:
+            _check_base(base, base_kw, kw, codec, init_from)
+            self.net.load_state_dict(base.net.state_dict())
+        self.init_from = None if init_from is None else str(init_from)
+        self.trainable = None if trainable is None else [str(t) for t in trainable]
+        if self.trainable is not None:
+            freeze_except(self.net, self.trainable)
         self.ema = NaturalSpeech2(**kw)
         self.ema.load_state_dict(self.net.state_dict())
         self.ema.eval().requires_grad_(False)
@@ -360,6 +422,8 @@ class NS2Lit(L.LightningModule):
             "language": self.language,
             "pitch_voiced_only": self.pitch_voiced_only,
             "val_with_ema": self.val_with_ema,
+            "init_from": self.init_from,
+            "trainable": self.trainable,
         })
 
     # --- modes: the codec and the EMA network never train ------------------------------------------------
@@ -498,7 +562,8 @@ class NS2Lit(L.LightningModule):
 
     # --- optimisation ---------------------------------------------------------------------------------
     def configure_optimizers(self):
-        opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        params = [p for p in self.net.parameters() if p.requires_grad]
+        opt = torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
         sch = torch.optim.lr_scheduler.LambdaLR(opt, InverseSqrtSchedule(self.warmup_steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sch, "interval": "step", "frequency": 1}}
 
@@ -650,12 +715,7 @@ class NS2Lit(L.LightningModule):
         if plain(rec.get("net")) != plain(self.net_kwargs):
             raise ValueError(f"NS2Lit: the checkpoint's network {rec.get('net')} differs from model.net {self.net_kwargs}")
         codec = rec.get("codec") or {}
-        own = self.codec.state_dict()
-        state = codec.get("state_dict") or {}
-        same = set(state) == set(own) and all(
-            torch.equal(state[k].to(v.device), v) for k, v in own.items() if isinstance(state.get(k), torch.Tensor)
-        )
-        if plain(codec.get("kwargs")) != plain(self.codec.kwargs) or not same:
+        if not _same_codec(self.codec, codec.get("kwargs"), codec.get("state_dict") or {}):
             raise ValueError("NS2Lit: the checkpoint was trained with another codec than codec.source; "
                              "resume with the codec file it was trained with")
 

@@ -55,3 +55,21 @@ def test_raw_weights_export_and_bad_inputs(training_ckpt, tmp_path, capsys):
         main([str(tmp_path / "x.pt"), str(tmp_path / "y.pt")])
     err = capsys.readouterr().err
     assert err.startswith("ns2.lit.export: ") and err.count("\n") == 1 and not (tmp_path / "y.pt").exists()
+
+
+def test_ns2_synth_and_ns2_app_load_the_exported_file(training_ckpt, tmp_path, compose):
+    import soundfile as sf
+
+    from ns2.cli.app import load_systems
+    from ns2.cli.synth import run_synth
+
+    out = Path(export_ns2(training_ckpt, tmp_path / "voice.pt")["out"])
+    sf.write(tmp_path / "prompt.wav", tone(2.0), 16000)
+    summary = run_synth({"ckpt": str(out), "text": "Hello there.", "prompt": str(tmp_path / "prompt.wav"),
+                         "out": str(tmp_path / "hello.wav"), "steps": 2, "device": "cpu", "seed": 3})
+    wav, sr = sf.read(tmp_path / "hello.wav", dtype="float32")
+    direct, _ = NS2Synthesizer.from_checkpoint(training_ckpt, steps=2).synthesize("Hello there.", tone(2.0), 16000, seed=3)
+    assert summary["ok"] == 1 and sr == 16000
+    np.testing.assert_allclose(wav, direct, atol=1e-4)  # the wav file's 16-bit rounding aside, the same audio
+    systems = load_systems(compose("app", [f"ckpt={out}"]).systems)
+    assert list(systems) == ["ns2"] and systems["ns2"].checkpoint == str(out)

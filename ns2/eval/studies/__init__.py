@@ -6,7 +6,11 @@ writes an experiment's ``results.json`` (with the commit and inputs).
 - :mod:`ns2.eval.studies.aligner`: phoneme-boundary errors of the learned aligner against reference
   durations, with a uniform baseline (``python -m ns2.eval.studies.aligner CKPT MANIFEST``);
 - :mod:`ns2.eval.studies.ns2`: does a trained NaturalSpeech 2 learn (duration, pitch, latent error,
-  zero-shot pitch following, samplers) (``python -m ns2.eval.studies.ns2 CKPT MANIFEST``).
+  zero-shot pitch following, samplers) (``python -m ns2.eval.studies.ns2 CKPT MANIFEST``);
+- :mod:`ns2.eval.studies.samplers`: quality and time against sampler steps for one text and prompt
+  (``sampler_sweep``; notebooks/04);
+- :mod:`ns2.eval.studies.finetune`: prompt-only zero-shot against fine-tuning on a held-out voice
+  (``python -m ns2.eval.studies.finetune subsets|evaluate``; experiments/ns2_finetune_tiny/).
 
 They live with the evaluation code, not in the packages they study, so those stay free of the
 training, data and command-line layers (tests/test_layering.py).
