@@ -86,7 +86,7 @@ log = logging.getLogger(__name__)
 
 BATCH_KEYS = ("phonemes", "phoneme_mask", "durations", "log_f0", "codes", "frame_mask", "prompt_start", "prompt_end")
 NET_TARGETS = ("ns2.models.ns2.NaturalSpeech2", "ns2.models.ns2.model.NaturalSpeech2")
-DEFAULT_SAMPLER = {"name": "euler_ode", "steps": 150, "tau": NS2_TAU}
+DEFAULT_SAMPLER = {"name": "dpm_solver_pp", "steps": 10, "tau": NS2_TAU}  # configs/model/ns2.yaml: why
 DEFAULT_VAL_SAMPLER = {"name": "dpm_solver_pp", "steps": 10, "tau": NS2_TAU}
 FIELDS = {"phonemes", "durations", "f0", "codes"}
 

@@ -16,7 +16,8 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["bench_codec", "bench_ns2", "time_fn", "environment"]
+__all__ = ["bench_codec", "bench_ns2", "bench_sampler", "bench_f0", "count_flops", "matmul_throughput", "time_fn",
+           "environment"]
 
 
 def _sync(device: torch.device) -> None:
@@ -56,6 +57,26 @@ def environment(device: torch.device) -> dict[str, Any]:
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
     return env
+
+
+def count_flops(fn: Callable[[], Any]) -> int:
+    """Floating-point operations of one ``fn()`` call, counted by torch's flop counter (matmuls and
+    convolutions, forward and backward; a multiply-add counts 2)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+def matmul_throughput(device: torch.device, n: int = 1024, repeats: int = 5,
+                      dtype: torch.dtype = torch.float32) -> float:
+    """The machine's measured matmul throughput in FLOP/s: an ``n``×``n`` by ``n``×``n`` product
+    (2n³ FLOPs), median of ``repeats``, with the current thread count. The reference that
+    ``*_matmul_fraction`` figures are divided by, measured in the same run as they are."""
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    return 2 * n**3 / time_fn(lambda: a @ b, device, repeats, warmup=2)
 
 
 def _params(module: nn.Module) -> int:
@@ -129,6 +150,8 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
         torch.cuda.reset_peak_memory_stats(device)
     t_train = time_fn(train_step, device, repeats)
     train_mem = _peak_memory_mb(device)
+    train_flops = count_flops(train_step)
+    peak = matmul_throughput(device)
     net.eval()
     with torch.inference_mode(), ctx():
         cond = net.infer_condition(ph, batch["phoneme_mask"], batch["z_prompt"], batch["prompt_mask"])
@@ -136,6 +159,7 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
         z = torch.randn(B, D, int(cond.cond.shape[-1]), generator=g).to(device)
         tt = torch.full((B,), 0.5, device=device)
         t_denoise = time_fn(lambda: denoise(z, tt), device, repeats)
+        denoise_flops = count_flops(lambda: denoise(z, tt))
     return {
         "params": _params(net),
         "batch_size": B,
@@ -148,6 +172,70 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
         "train_frames_per_s": B * T / t_train,
         "denoise_call_ms": 1000 * t_denoise,
         "sampled_frames": int(cond.cond.shape[-1]),
+        "train_step_gflops": train_flops / 1e9,
+        "denoise_call_gflops": denoise_flops / 1e9,
+        "matmul_gflops_per_s": peak / 1e9,
+        "train_matmul_fraction": train_flops / t_train / peak,
+        "denoise_matmul_fraction": denoise_flops / t_denoise / peak,
         "peak_memory_mb": train_mem,
         **environment(device),
     }
+
+
+@torch.inference_mode()
+def bench_sampler(net: nn.Module, sde: nn.Module | None = None, solvers: tuple[tuple[str, int], ...] = (
+        ("euler_ode", 150), ("euler_ode", 50), ("dpm_solver_pp", 20), ("dpm_solver_pp", 10)),
+        phonemes: int = 60, prompt_frames: int = 240, frame_rate: float = 80.0, repeats: int = 1,
+        device: str | torch.device = "cpu", seed: int = 0) -> dict[str, Any]:
+    """Real-time factor of sampling one utterance against the sampler's NFE.
+
+    The whole inference path after the text front end: conditioning (duration and pitch predictors,
+    length regulation) and the sampler's denoiser calls; ``frame_rate`` (latent frames per second of
+    audio, sample_rate / hop_length) turns the sampled frames into seconds. The codec decode is timed by
+    :func:`bench_codec`. Returns ``rtf_<sampler>_<steps>`` and ``nfe_<sampler>_<steps>`` per solver.
+    """
+    from ns2.inference.samplers import get_sampler
+    from ns2.models.ns2.sde import VPSDE
+
+    device = torch.device(device)
+    net = net.to(device).eval()
+    sde = VPSDE() if sde is None else sde
+    g = torch.Generator().manual_seed(seed)
+    ph = torch.randint(1, net.vocab_size, (1, phonemes), generator=g).to(device)
+    pm = torch.ones(1, phonemes, dtype=torch.bool, device=device)
+    zp = torch.randn(1, net.latent_dim, prompt_frames, generator=g).to(device)
+    ppm = torch.ones(1, prompt_frames, dtype=torch.bool, device=device)
+    out: dict[str, Any] = {"phonemes": phonemes, "prompt_frames": prompt_frames, "frame_rate": frame_rate,
+                           "repeats": repeats}
+    for name, steps in solvers:
+        sampler = get_sampler(name, steps=steps)
+        frames = []
+
+        def synth() -> None:
+            cond = net.infer_condition(ph, pm, zp, ppm)
+            denoise = net.denoiser(cond.cond, cond.frame_mask, cond.prompt_hidden, cond.prompt_mask)
+            z0 = sampler(denoise, sde, (1, net.latent_dim, int(cond.cond.shape[-1])), mask=cond.frame_mask,
+                         seed=seed, device=device)
+            frames.append(int(z0.shape[-1]))
+
+        t = time_fn(synth, device, repeats, warmup=0)
+        out[f"nfe_{name}_{steps}"] = sampler.nfe
+        out[f"rtf_{name}_{steps}"] = t / (frames[-1] / frame_rate)
+    return {**out, **environment(device)}
+
+
+def bench_f0(seconds: float = 30.0, sample_rate: int = 16000, hop_length: int = 200, repeats: int = 3,
+             seed: int = 0) -> dict[str, Any]:
+    """Data preparation's costliest per-utterance step on CPU, F0 tracking (Praat): seconds of audio
+    processed per second per core (one thread)."""
+    import numpy as np
+
+    from ns2.audio.f0 import compute_f0
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    x = (0.3 * np.sin(2 * np.pi * (150 + 30 * np.sin(2 * np.pi * 0.5 * t)) * t)
+         + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
+    dt = time_fn(lambda: compute_f0(x, sample_rate, hop_length), torch.device("cpu"), repeats)
+    return {"seconds": seconds, "sample_rate": sample_rate, "hop_length": hop_length, "repeats": repeats,
+            "f0_audio_s_per_s_per_core": seconds / dt, **environment(torch.device("cpu"))}

@@ -26,3 +26,37 @@ def test_bench_writes_results(compose, tmp_path, overrides, keys):
 def test_bench_without_a_model_says_what_to_pass(compose):
     with pytest.raises(SystemExit, match="model=ns2"):
         run_bench(compose("bench", ["target=ns2"]))
+
+
+def test_flop_count_matches_the_arithmetic():
+    import torch
+
+    from ns2.utils.bench import count_flops
+
+    lin = torch.nn.Linear(64, 32, bias=False)
+    x = torch.randn(8, 64)
+    assert count_flops(lambda: lin(x)) == 2 * 8 * 64 * 32
+    # forward + backward of a matmul: the forward product and two gradient products
+    xg = torch.randn(8, 64, requires_grad=True)
+    assert count_flops(lambda: lin(xg).sum().backward()) == 3 * 2 * 8 * 64 * 32
+
+
+def test_suite_writes_every_benchmark_and_a_table(compose, tmp_path):
+    cfg = compose("bench", [f"out_dir={tmp_path}", "target=suite", "repeats=1", "seconds=0.5", "batch_size=1",
+                            "frames=60", "phonemes=12", "prompt_frames=20", "suite.codecs=[tiny]",
+                            "suite.ns2_codec=tiny", "suite.ns2_scales=[tiny]", "suite.autocast=[null,bf16]",
+                            "suite.sampler_scale=tiny", "suite.solvers=[[euler_ode,8],[dpm_solver_pp,4]]",
+                            "suite.f0_seconds=1.0"])
+    run_bench(cfg)
+    saved = json.loads((tmp_path / "suite_cpu.json").read_text())
+    r = saved["results"]
+    assert set(r) == {"codec_tiny", "ns2_tiny", "ns2_tiny_bf16", "sampler_ns2_tiny", "prep_f0"}
+    assert r["ns2_tiny"]["train_step_gflops"] > r["ns2_tiny"]["denoise_call_gflops"] > 0
+    assert 0 < r["ns2_tiny"]["train_matmul_fraction"] < 2
+    assert r["ns2_tiny_bf16"]["autocast"] == "bf16"
+    s = r["sampler_ns2_tiny"]
+    assert (s["nfe_euler_ode_8"], s["nfe_dpm_solver_pp_4"]) == (8, 4)
+    assert s["rtf_euler_ode_8"] > 0 and s["rtf_dpm_solver_pp_4"] > 0
+    assert r["prep_f0"]["f0_audio_s_per_s_per_core"] > 0
+    table = (tmp_path / "suite_cpu.md").read_text()
+    assert saved["commit"] in table and table.count("\n| ") == 1 + len(r)
