@@ -23,9 +23,17 @@ PRODUCES: dict[str, tuple[str, ...]] = {
         "data/synthetic-mini/prepared/codes/index.json",
         "outputs/notebook_02/checkpoints/last.ckpt",
     ),
+    "03_codec_latents_and_ce_rvq.ipynb": (
+        "outputs/notebook_03/codes_and_latent.png",
+        "outputs/notebook_03/ce_rvq_against_noise.png",
+    ),
     "04_zero_shot_and_sampler_steps.ipynb": (
         "data/synthetic-mini/prepared/manifest.jsonl",
         "outputs/notebook_04/sampler_steps.png",
+    ),
+    "05_evaluation_and_plots.ipynb": (
+        "outputs/notebook_05/report/report.md",
+        "outputs/notebook_05/report/summary.csv",
     ),
 }
 
