@@ -49,7 +49,7 @@ def run_suite(cfg: DictConfig) -> dict:
     """The suite of ``cfg.suite``: codecs, NS2 training step / denoiser call per scale (FLOPs and the
     fraction of the measured matmul throughput), sampler RTF against NFE, F0 throughput. One JSON with
     every result, and a markdown table beside it."""
-    from ns2.utils.bench import bench_codec, bench_f0, bench_ns2, bench_sampler
+    from ns2.eval.bench import bench_codec, bench_f0, bench_ns2, bench_sampler
 
     s = cfg.suite
     results: dict[str, dict] = {}
@@ -100,7 +100,7 @@ def suite_table(results: dict[str, dict]) -> str:
 
 
 def run_bench(cfg: DictConfig) -> dict:
-    from ns2.utils.bench import bench_codec, bench_ns2
+    from ns2.eval.bench import bench_codec, bench_ns2
 
     log = setup_logging()
     if cfg.threads:

@@ -31,7 +31,7 @@ def test_bench_without_a_model_says_what_to_pass(compose):
 def test_flop_count_matches_the_arithmetic():
     import torch
 
-    from ns2.utils.bench import count_flops
+    from ns2.eval.bench import count_flops
 
     lin = torch.nn.Linear(64, 32, bias=False)
     x = torch.randn(8, 64)
