@@ -26,7 +26,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("data",),                         # corpora, manifests, preparation stages, codes, aligner, datamodules
     ("inference",),                    # samplers, checkpoints read back, synthesizers
     ("lit",),                          # LightningModules (training; validation synthesis through inference)
-    ("eval", "app"),                   # the evaluation harness and the studies; the web app (ns2/app/, where present)
+    ("eval", "app"),                   # the evaluation harness, studies and benchmarks; the web app (ns2/app/)
     ("cli",),                          # the `ns2` command
 )
 
@@ -203,6 +203,8 @@ def test_every_package_has_a_layer():
     assert len(placed) == sum(map(len, LAYERS)), "a package is listed in two layers"
     missing = [p for p in packages() if p not in placed]
     assert not missing, f"ns2 packages {missing} are not placed in LAYERS (tests/test_layering.py); add them"
+    gone = [p for p in placed if not (ROOT / p / "__init__.py").is_file()]
+    assert not gone, f"LAYERS names {gone}, which are not packages of ns2"
 
 
 @pytest.mark.parametrize("pure", PURE)

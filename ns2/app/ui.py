@@ -47,6 +47,19 @@ def _pcm16(out: SystemOutput) -> tuple[int, np.ndarray] | None:
     return int(out.sample_rate), (np.clip(out.wav, -1.0, 1.0) * 32767.0).astype(np.int16)
 
 
+def _rendered(out: SystemOutput) -> list[Any]:
+    """The values of one output's (status, audio, plot) widgets."""
+    return [_status(out), _pcm16(out), None if out.wav is None else prosody_figure(out)]
+
+
+def _output_widgets(gr: Any, tab: str, label: str, status: str = "", index: str = "") -> list[Any]:
+    """One output's (status, audio, plot) widgets, ids ``<tab>-status<index>``, ``<tab>-out<index>`` and
+    ``<tab>-plot<index>`` (the browser test finds them by these)."""
+    return [gr.Markdown(status, elem_id=f"{tab}-status{index}"),
+            gr.Audio(label=label, type="numpy", interactive=False, elem_id=f"{tab}-out{index}"),
+            gr.Plot(label=f"{label}: pitch and durations", elem_id=f"{tab}-plot{index}")]
+
+
 def _status(out: SystemOutput) -> str:
     if out.error:
         return f"**{out.name}** failed: {out.error}"
@@ -107,10 +120,7 @@ def build_app(systems: Mapping[str, Any], limits: UploadLimits | None = None, *,
             with gr.Row(equal_height=False):
                 for i, name in enumerate(names):
                     with gr.Column(min_width=320):
-                        status = gr.Markdown(f"**{name}**", elem_id=f"tts-status-{i}")
-                        audio = gr.Audio(label=name, type="numpy", interactive=False, elem_id=f"tts-out-{i}")
-                        plot = gr.Plot(label=f"{name}: pitch and durations", elem_id=f"tts-plot-{i}")
-                        outputs += [status, audio, plot]
+                        outputs += _output_widgets(gr, "tts", name, f"**{name}**", f"-{i}")
 
             def on_tts(text_value, prompt_path, sampler_value, steps_value, seed_value, progress=gr.Progress()):
                 try:
@@ -123,7 +133,7 @@ def build_app(systems: Mapping[str, Any], limits: UploadLimits | None = None, *,
                     raise fail(e) from None
                 values: list[Any] = []
                 for out in outs:
-                    values += [_status(out), _pcm16(out), None if out.wav is None else prosody_figure(out)]
+                    values += _rendered(out)
                 return values
 
             run.click(on_tts, [text, prompt, sampler, steps, seed], outputs, concurrency_limit=1)
@@ -143,9 +153,7 @@ def build_app(systems: Mapping[str, Any], limits: UploadLimits | None = None, *,
                     vc_prompt = gr.Audio(label=f"target voice prompt ({limits.describe()})", elem_id="vc-prompt", **audio_kw)
                 vc_sampler, vc_steps, vc_seed = sampler_controls("vc")
                 vc_run = gr.Button("Convert", variant="primary", elem_id="vc-run")
-                vc_status = gr.Markdown(elem_id="vc-status")
-                vc_audio = gr.Audio(label="converted", type="numpy", interactive=False, elem_id="vc-out")
-                vc_plot = gr.Plot(label="pitch and durations", elem_id="vc-plot")
+                vc_outputs = _output_widgets(gr, "vc", "converted")
 
                 def on_vc(name, src, src_text, tgt, sampler_value, steps_value, seed_value, progress=gr.Progress()):
                     try:
@@ -157,10 +165,10 @@ def build_app(systems: Mapping[str, Any], limits: UploadLimits | None = None, *,
                                             seed=int(seed_value or 0), progress=progress_of(progress))
                     except AppError as e:
                         raise fail(e) from None
-                    return _status(out), _pcm16(out), None if out.wav is None else prosody_figure(out)
+                    return _rendered(out)
 
                 vc_run.click(on_vc, [vc_system, source, source_text, vc_prompt, vc_sampler, vc_steps, vc_seed],
-                             [vc_status, vc_audio, vc_plot], concurrency_limit=1)
+                             vc_outputs, concurrency_limit=1)
 
         with gr.Tab("Speech enhancement"):
             if not se_names:
@@ -176,9 +184,7 @@ def build_app(systems: Mapping[str, Any], limits: UploadLimits | None = None, *,
                     clean = gr.Audio(label="clean prompt of the same speaker (optional)", elem_id="se-clean", **audio_kw)
                 se_sampler, se_steps, se_seed = sampler_controls("se")
                 se_run = gr.Button("Enhance", variant="primary", elem_id="se-run")
-                se_status = gr.Markdown(elem_id="se-status")
-                se_audio = gr.Audio(label="enhanced", type="numpy", interactive=False, elem_id="se-out")
-                se_plot = gr.Plot(label="pitch and durations", elem_id="se-plot")
+                se_outputs = _output_widgets(gr, "se", "enhanced")
 
                 def on_se(name, noisy_path, text_value, clean_path, sampler_value, steps_value, seed_value, progress=gr.Progress()):
                     try:
@@ -190,10 +196,10 @@ def build_app(systems: Mapping[str, Any], limits: UploadLimits | None = None, *,
                                              seed=int(seed_value or 0), progress=progress_of(progress))
                     except AppError as e:
                         raise fail(e) from None
-                    return _status(out), _pcm16(out), None if out.wav is None else prosody_figure(out)
+                    return _rendered(out)
 
                 se_run.click(on_se, [se_system, noisy, se_text, clean, se_sampler, se_steps, se_seed],
-                             [se_status, se_audio, se_plot], concurrency_limit=1)
+                             se_outputs, concurrency_limit=1)
     return page
 
 
