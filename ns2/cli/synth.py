@@ -180,7 +180,7 @@ def _one_line(e: BaseException) -> str:
 # --- the run ----------------------------------------------------------------------------------------
 def load_synthesizer(options: Mapping[str, Any]) -> Any:
     """The :class:`NS2Synthesizer` of ``ckpt`` with the sampler / device overrides given."""
-    from ns2.inference.ns2_synthesizer import NS2Synthesizer
+    from ns2.inference import NS2Synthesizer
 
     overrides = {k: options[k] for k in OVERRIDES if options.get(k) is not None}
     return NS2Synthesizer.from_checkpoint(str(options["ckpt"]), **overrides)

@@ -6,8 +6,10 @@ dimension, ``n_q`` the number of residual quantisers, ``K`` the codebook size.
 NaturalSpeech 2 diffuses in the codec's *quantised latent space*: ``z = Σ_j e_j`` where ``e_j`` is the
 latent-space embedding of layer j's code. Its CE-RVQ loss compares a predicted ``ẑ0`` with the codes of
 the ground truth, layer by layer: for layer j the residual ``r_j = ẑ0 − Σ_{i<j} e_i`` (with the
-ground-truth ``e_i``) is scored against layer j's codebook exactly the way the quantiser measures
-distances (:meth:`Codec.codebook_logits`), softmaxed, and trained with cross-entropy to the true code.
+ground-truth ``e_i``) is scored against layer j's codebook by negative squared distances
+(:meth:`Codec.codebook_logits`): in the latent space, to the codes' embeddings (``metric="latent"``,
+the paper's, whose codebooks live in the latent space), or the way the quantiser searches
+(``"quantizer"``), softmaxed, and trained with cross-entropy to the true code.
 :meth:`Codec.rvq_logits` returns all layers at once.
 """
 from __future__ import annotations
@@ -84,9 +86,10 @@ class Codec(nn.Module, metaclass=abc.ABCMeta):
         """The latent-space embedding e_j of layer ``layer``'s codes. codes_j: [B, T] -> [B, D, T]."""
 
     @abc.abstractmethod
-    def codebook_logits(self, residual: torch.Tensor, layer: int) -> torch.Tensor:
-        """Negative distances of a latent-space residual to layer ``layer``'s codebook, measured as the
-        quantiser measures them. residual: [B, D, T] -> logits: [B, K, T]."""
+    def codebook_logits(self, residual: torch.Tensor, layer: int, metric: str = "latent") -> torch.Tensor:
+        """Negative squared distances of a latent-space residual to layer ``layer``'s codes: to their
+        latent-space embeddings (``metric="latent"``) or as the quantiser measures them
+        (``"quantizer"``). residual: [B, D, T] -> logits: [B, K, T]."""
 
     # --- derived ----------------------------------------------------------------------------
     def frames(self, num_samples: int) -> int:
@@ -106,7 +109,7 @@ class Codec(nn.Module, metaclass=abc.ABCMeta):
         """codes: [B, n, T] -> wav: [B, 1, S]."""
         return self.decode(self.codes_to_latent(codes), length)
 
-    def rvq_logits(self, z_hat: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+    def rvq_logits(self, z_hat: torch.Tensor, codes: torch.Tensor, metric: str = "latent") -> torch.Tensor:
         """Logits of NaturalSpeech 2's CE-RVQ loss, all layers at once.
 
         z_hat: [B, D, T] predicted latent; codes: [B, n, T] ground-truth codes (n ≤ n_q).
@@ -117,7 +120,7 @@ class Codec(nn.Module, metaclass=abc.ABCMeta):
         out = []
         residual = z_hat
         for j in range(codes.shape[1]):
-            out.append(self.codebook_logits(residual, j))
+            out.append(self.codebook_logits(residual, j, metric))
             if j + 1 < codes.shape[1]:
                 residual = residual - self.layer_latent(codes[:, j], j)
         return torch.stack(out, dim=1)

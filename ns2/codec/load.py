@@ -70,6 +70,7 @@ DAC_KWARGS = {
     "decoder",  # this package's extension: the harmonic decoder (ns2.codec.harmonic)
     "decoder_options",
     "explicit_pitch",
+    "factorized_codebooks",  # NaturalSpeech 2's Euclidean codebooks (ns2.codec.quantize)
 }
 
 

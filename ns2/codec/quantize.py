@@ -1,10 +1,16 @@
-"""Factorised, L2-normalised residual vector quantisation (the quantiser of DAC / Improved RVQGAN).
+"""Residual vector quantisation: DAC's factorised, L2-normalised codebooks, or the plain Euclidean
+codebooks of SoundStream / NaturalSpeech 2.
 
-Each stage projects the latent-space residual ``r`` ([B, D, T]) to a small ``codebook_dim`` space
+``factorized=True`` (DAC / Improved RVQGAN, the default, so official DAC weights load): each stage projects the latent-space residual ``r`` ([B, D, T]) to a small ``codebook_dim`` space
 (``in_proj``, a weight-normalised 1x1 conv), L2-normalises it and its codebook, picks the nearest code
 by Euclidean distance there (i.e. by cosine similarity), and maps the *un-normalised* code vector back
 to latent space with ``out_proj``. The stage's latent-space embedding ``e_j = out_proj(codebook[c_j])``
 is subtracted from the residual before the next stage; the quantised latent is ``Σ_j e_j``.
+Distances between unit vectors lie in [0, 4], so the CE-RVQ logits ``−d`` span at most 4 nats.
+
+``factorized=False`` (NaturalSpeech 2's codec: "16 quantizers × 1024 codes, code dim 256"): the
+codebook lives in the latent space itself (``codebook_dim == input_dim``), no projections and no
+normalisation; the code is the Euclidean nearest neighbour of the residual and ``e_j = codebook[c_j]``.
 
 No training loop lives here: the modules return the commitment and codebook losses (per item) and
 quantiser dropout follows ``self.training``, as in DAC; weighting and optimisation belong to the trainer.
@@ -47,38 +53,72 @@ class RVQOutput:
 
 
 class VectorQuantize(nn.Module):
-    """One factorised, L2-normalised VQ stage.
+    """One VQ stage: factorised and L2-normalised (DAC) or plain Euclidean (NaturalSpeech 2).
 
     Args:
         input_dim: D, the latent dimension.
         codebook_size: K, the number of codes.
-        codebook_dim: d, the dimension the nearest-neighbour search runs in.
+        codebook_dim: d, the dimension the nearest-neighbour search runs in (``factorized=False``: must
+            equal D, or None).
+        factorized: DAC's low-dimensional projected, L2-normalised codebook (True), or a codebook in
+            the latent space compared by plain Euclidean distance (False; module docstring).
     """
 
-    def __init__(self, input_dim: int, codebook_size: int, codebook_dim: int):
+    def __init__(self, input_dim: int, codebook_size: int, codebook_dim: int | None, factorized: bool = True):
         super().__init__()
         self.input_dim = int(input_dim)
         self.codebook_size = int(codebook_size)
-        self.codebook_dim = int(codebook_dim)
-        self.in_proj = WNConv1d(self.input_dim, self.codebook_dim, kernel_size=1)
-        self.out_proj = WNConv1d(self.codebook_dim, self.input_dim, kernel_size=1)
+        self.factorized = bool(factorized)
+        if not self.factorized and codebook_dim not in (None, self.input_dim):
+            raise ValueError(
+                f"codebook_dim={codebook_dim}: a codebook without factorisation lives in the latent space; "
+                f"expected codebook_dim = input_dim = {self.input_dim}"
+            )
+        self.codebook_dim = int(self.input_dim if codebook_dim is None else codebook_dim)
+        if self.factorized:
+            self.in_proj = WNConv1d(self.input_dim, self.codebook_dim, kernel_size=1)
+            self.out_proj = WNConv1d(self.codebook_dim, self.input_dim, kernel_size=1)
+        else:
+            self.in_proj = nn.Identity()
+            self.out_proj = nn.Identity()
         self.codebook = nn.Embedding(self.codebook_size, self.codebook_dim)
 
     # --- the search -------------------------------------------------------------------------
     def distances(self, z_e: torch.Tensor) -> torch.Tensor:
-        """Squared distances between L2-normalised projected inputs and the L2-normalised codebook.
+        """Squared distances between projected inputs and the codebook, both L2-normalised when
+        ``factorized`` (so in [0, 4]), as they are otherwise.
 
         z_e: [B, d, T] (already in the codebook space) -> [B, K, T].
         """
         b, d, t = z_e.shape
-        flat = F.normalize(z_e.transpose(1, 2).reshape(b * t, d), dim=1)  # [(B T), d]
-        book = F.normalize(self.codebook.weight, dim=1)  # [K, d]
+        flat = z_e.transpose(1, 2).reshape(b * t, d)  # [(B T), d]
+        book = self.codebook.weight  # [K, d]
+        if self.factorized:
+            flat, book = F.normalize(flat, dim=1), F.normalize(book, dim=1)
         dist = flat.pow(2).sum(1, keepdim=True) - 2 * flat @ book.t() + book.pow(2).sum(1, keepdim=True).t()
         return dist.reshape(b, t, -1).transpose(1, 2)
 
-    def logits(self, residual: torch.Tensor) -> torch.Tensor:
-        """Negative distances of a latent-space residual to this codebook. [B, D, T] -> [B, K, T]."""
-        return -self.distances(self.in_proj(residual))
+    def latent_codebook(self) -> torch.Tensor:
+        """Every code's latent-space embedding ``out_proj(codebook)``: [K, D] (the codebook itself when
+        not factorised)."""
+        return self.out_proj(self.codebook.weight.t()[None])[0].t()
+
+    def logits(self, residual: torch.Tensor, metric: str = "latent") -> torch.Tensor:
+        """Negative squared distances of a latent-space residual to this stage's codes. [B, D, T] -> [B, K, T].
+
+        ``metric="latent"``: −‖r − e_k‖² to the codes' latent-space embeddings e_k (where NaturalSpeech
+        2's ẑ0 lives: at ẑ0 = Σ_j e_j the true code is the nearest one when later stages are small);
+        ``"quantizer"``: the quantiser's own search distance (for DAC, between L2-normalised
+        projections, in [0, 4]: ``in_proj`` does not invert ``out_proj``, so at ẑ0 = Σ_j e_j the true
+        code is rarely the nearest). Both agree when not factorised.
+        """
+        if metric == "quantizer" or not self.factorized:
+            return -self.distances(self.in_proj(residual))
+        if metric != "latent":
+            raise ValueError(f"metric must be 'latent' or 'quantizer', got {metric!r}")
+        book = self.latent_codebook()  # [K, D]
+        cross = torch.einsum("bdt,kd->bkt", residual, book)
+        return -(residual.pow(2).sum(1, keepdim=True) - 2 * cross + book.pow(2).sum(1)[None, :, None])
 
     def nearest(self, z_e: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code. z_e: [B, d, T] -> codes [B, T] (long)."""
@@ -111,7 +151,8 @@ class ResidualVectorQuantize(nn.Module):
         input_dim: D.
         n_codebooks: number of stages.
         codebook_size: K (every stage).
-        codebook_dim: d, an int or one per stage.
+        codebook_dim: d, an int or one per stage (None with ``factorized=False``: D).
+        factorized: DAC's factorised, L2-normalised codebooks (True) or Euclidean latent-space ones.
         quantizer_dropout: in training mode, this fraction of each batch (its first items, as DAC does)
             keeps only a random number (1..n_codebooks) of stages; ``True`` means 1.0.
     """
@@ -121,10 +162,13 @@ class ResidualVectorQuantize(nn.Module):
         input_dim: int = 512,
         n_codebooks: int = 9,
         codebook_size: int = 1024,
-        codebook_dim: int | list[int] = 8,
+        codebook_dim: int | list[int] | None = 8,
         quantizer_dropout: float | bool = 0.0,
+        factorized: bool = True,
     ):
         super().__init__()
+        if codebook_dim is None:
+            codebook_dim = int(input_dim)
         dims = [int(codebook_dim)] * n_codebooks if isinstance(codebook_dim, int) else [int(d) for d in codebook_dim]
         if len(dims) != n_codebooks:
             raise ValueError(f"codebook_dim has {len(dims)} entries for {n_codebooks} codebooks")
@@ -132,7 +176,8 @@ class ResidualVectorQuantize(nn.Module):
         self.codebook_size = int(codebook_size)
         self.codebook_dim = dims
         self.quantizer_dropout = float(quantizer_dropout)
-        self.quantizers = nn.ModuleList(VectorQuantize(input_dim, codebook_size, d) for d in dims)
+        self.factorized = bool(factorized)
+        self.quantizers = nn.ModuleList(VectorQuantize(input_dim, codebook_size, d, self.factorized) for d in dims)
 
     def _check_n_q(self, n_q: int | None) -> int:
         n_q = self.n_codebooks if n_q is None else int(n_q)

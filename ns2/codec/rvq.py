@@ -167,6 +167,10 @@ class RVQCodec(Codec):
         explicit_pitch: add a projection of the input's Praat F0 to the encoder's latent
             (:class:`~ns2.codec.harmonic.PitchInput`), so the codes carry pitch as a parameter. Not a
             DAC keyword either (written only when True).
+        factorized_codebooks: DAC's factorised, L2-normalised codebooks (True, the default) or
+            NaturalSpeech 2's: codebooks in the latent space (``codebook_dim`` = ``latent_dim`` or
+            null), plain Euclidean distance (:mod:`ns2.codec.quantize`). Not a DAC keyword (written
+            only when False).
     """
 
     def __init__(
@@ -178,12 +182,13 @@ class RVQCodec(Codec):
         decoder_rates: Sequence[int] = (8, 8, 4, 2),
         n_codebooks: int = 9,
         codebook_size: int = 1024,
-        codebook_dim: int | Sequence[int] = 8,
+        codebook_dim: int | Sequence[int] | None = 8,
         quantizer_dropout: float | bool = 0.0,
         sample_rate: int = 44100,
         decoder: str = "dac",
         decoder_options: dict | None = None,
         explicit_pitch: bool = False,
+        factorized_codebooks: bool = True,
     ):
         super().__init__()
         encoder_rates, decoder_rates = _ints(encoder_rates), _ints(decoder_rates)
@@ -196,6 +201,8 @@ class RVQCodec(Codec):
             raise ValueError(f"decoder_rates {decoder_rates} do not multiply to the hop {hop} of {encoder_rates}")
         if decoder == "dac" and decoder_dim // 2 ** len(decoder_rates) < 1:
             raise ValueError(f"decoder_dim {decoder_dim} is too small to halve {len(decoder_rates)} times")
+        if codebook_dim is None:
+            codebook_dim = int(latent_dim)
         codebook_dim = int(codebook_dim) if isinstance(codebook_dim, int) else _ints(codebook_dim)
         # DAC's own kwargs, as plain Python: written as metadata by ns2.codec.load.save_codec
         self.kwargs = dict(
@@ -218,6 +225,8 @@ class RVQCodec(Codec):
             self.kwargs.update(decoder=decoder, decoder_options={k: type(HARMONIC_DEFAULTS[k])(v) for k, v in options.items()})
         if explicit_pitch:
             self.kwargs["explicit_pitch"] = True
+        if not factorized_codebooks:
+            self.kwargs["factorized_codebooks"] = False
         self._sample_rate = int(sample_rate)
         self._hop_length = hop
         self._latent_dim = int(latent_dim)
@@ -225,7 +234,8 @@ class RVQCodec(Codec):
         self.encoder = Encoder(int(encoder_dim), encoder_rates, int(latent_dim))
         self.pitch = PitchInput(int(latent_dim), hop, int(sample_rate)) if explicit_pitch else None
         self.quantizer = ResidualVectorQuantize(
-            int(latent_dim), int(n_codebooks), int(codebook_size), codebook_dim, quantizer_dropout
+            int(latent_dim), int(n_codebooks), int(codebook_size), codebook_dim, quantizer_dropout,
+            factorized=bool(factorized_codebooks),
         )
         if decoder == "dac":
             self.decoder = Decoder(int(latent_dim), int(decoder_dim), decoder_rates)
@@ -290,9 +300,11 @@ class RVQCodec(Codec):
         """e_j = out_proj_j(codebook_j[codes_j]). codes_j: [B, T] -> [B, D, T]."""
         return self.quantizer.quantizers[layer].embed(codes_j)
 
-    def codebook_logits(self, residual: torch.Tensor, layer: int) -> torch.Tensor:
-        """−‖normalize(in_proj_j(residual)) − normalize(codebook_j)‖². [B, D, T] -> [B, K, T]."""
-        return self.quantizer.quantizers[layer].logits(residual)
+    def codebook_logits(self, residual: torch.Tensor, layer: int, metric: str = "latent") -> torch.Tensor:
+        """``metric="latent"``: −‖residual − out_proj_j(codebook_j)‖² (latent space); ``"quantizer"``:
+        −‖normalize(in_proj_j(residual)) − normalize(codebook_j)‖² (DAC's search; in [−4, 0]). The
+        same for Euclidean codebooks. [B, D, T] -> [B, K, T] (see VectorQuantize.logits)."""
+        return self.quantizer.quantizers[layer].logits(residual, metric)
 
     def forward(self, wav: torch.Tensor, n_q: int | None = None) -> CodecOutput:
         """Reconstruct audio: preprocess, encode, quantise (dropout in training), decode, crop to S."""

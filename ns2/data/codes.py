@@ -50,7 +50,9 @@ from ns2.utils.io import atomic_open, write_json
 __all__ = [
     "CODES_DIR",
     "CodecEncoder",
+    "check_codes_codec",
     "codec_signature",
+    "describe_signature",
     "extract_codes",
     "extract_codes_for_manifest",
     "load_codes",
@@ -158,6 +160,34 @@ def codec_signature(codec: Any) -> dict[str, Any]:
         "latent_dim": int(codec.latent_dim),
         "weights_sha256": h.hexdigest(),
     }
+
+
+def check_codes_codec(codec: Any, manifest: str | os.PathLike) -> bool:
+    """Compare ``codec`` with the one recorded in ``<manifest dir>/codes/meta.json``.
+
+    Returns False when there is no record; raises ValueError (one line) when the codecs differ.
+    """
+    manifest = Path(manifest)
+    meta = manifest.parent / CODES_DIR / "meta.json"
+    if not meta.is_file():
+        return False
+    saved = json.loads(meta.read_text(encoding="utf-8")).get("codec")
+    mine = codec_signature(codec)
+    if saved != mine:
+        raise ValueError(
+            f"{meta}: the codes were extracted with another codec ({describe_signature(saved)}) than the model's "
+            f"codec ({describe_signature(mine)}); pass the codec file they were made with (codec.source=...) or "
+            f"re-extract them (python -m ns2.data.codes CODEC {manifest} --overwrite)"
+        )
+    return True
+
+
+def describe_signature(sig: Any) -> str:
+    """A codec signature (:func:`codec_signature`) in one short phrase."""
+    if not isinstance(sig, Mapping):
+        return repr(sig)
+    return (f"{sig.get('class')} {sig.get('sample_rate')} Hz hop {sig.get('hop_length')} n_q {sig.get('n_q')} "
+            f"K {sig.get('codebook_size')} D {sig.get('latent_dim')} weights {str(sig.get('weights_sha256'))[:12]}")
 
 
 # --- the predict loop's data ----------------------------------------------------------------------

@@ -4,7 +4,9 @@
 >>> z0 = sampler(denoise_fn, sde, (B, D, T), mask=mask, seed=0)  # denoise_fn(z_t, t) -> ẑ0
 """
 from ns2.inference.synthesizer import SynthesisError, Synthesizer, prepare_prompt
-from ns2.inference.ns2_synthesizer import NS2Result, NS2Synthesizer, fit_durations
+from ns2.inference.ns2 import NS2Result, NS2Synthesizer, fit_durations
+from ns2.inference.score import Score, parse_score, score_log_f0
+from ns2.inference.source_aware import SourceAware
 from ns2.inference.samplers import (
     SAMPLERS,
     DPMSolverPP,
@@ -42,6 +44,10 @@ __all__ = [
     "NS2Result",
     "NS2Synthesizer",
     "fit_durations",
+    "Score",
+    "SourceAware",
+    "parse_score",
+    "score_log_f0",
     "SynthesisError",
     "Synthesizer",
     "prepare_prompt",

@@ -36,11 +36,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch import nn
 
 from ns2.codec.base import Codec
+from ns2.inference.checkpoint import plain
+from ns2.lit.figures import log_mel, mel_image
+from ns2.lit.optim import clip_gradients
 from ns2.losses.codec import (
     ADVERSARIAL_LOSSES,
     DAC_MEL_N_MELS,
@@ -249,10 +251,9 @@ class CodecLit(L.LightningModule):
             if opt is optimizer:
                 which = i
         max_norm = self.grad_clip[which]
-        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-        if not params:
+        norm = clip_gradients((p for group in optimizer.param_groups for p in group["params"]), max_norm)
+        if norm is None:
             return
-        norm = torch.nn.utils.clip_grad_norm_(params, float(max_norm) if max_norm else float("inf"))
         self._grad_norms["grad_norm_g" if which == 0 else "grad_norm_d"] = norm.detach()
 
     # --- steps --------------------------------------------------------------------------------
@@ -361,7 +362,8 @@ class CodecLit(L.LightningModule):
             x_hat = self.codec(x).wav
             ref = x[0, 0].float().cpu().numpy()
             rec = x_hat[0, 0].float().clamp(-1, 1).cpu().numpy()
-            image = _mel_image(ref, rec, self.mel_loss.mels[-1 if len(self.mel_loss.mels) < 3 else -3])
+            mel = self.mel_loss.mels[-1 if len(self.mel_loss.mels) < 3 else -3]
+            image = mel_image(((log_mel(ref, mel), "reference"), (log_mel(rec, mel), "reconstruction")))
             log_media(loggers, f"val/example_{i}", {"reference": ref, "reconstruction": rec}, sr, step, {"mel": image})
 
     # --- export -------------------------------------------------------------------------------
@@ -369,7 +371,7 @@ class CodecLit(L.LightningModule):
         """Record the codec's constructor arguments, so :func:`ns2.codec.load.codec_from_checkpoint` can rebuild it."""
         kwargs = getattr(self.codec, "kwargs", None)
         if isinstance(kwargs, Mapping):
-            checkpoint["codec"] = {"class": type(self.codec).__name__, "kwargs": _plain(kwargs)}
+            checkpoint["codec"] = {"class": type(self.codec).__name__, "kwargs": plain(kwargs)}
 
     def save_codec(self, path) -> Any:
         """Write the trained codec in the official DAC format (read back by :func:`ns2.codec.load_codec`)."""
@@ -377,31 +379,3 @@ class CodecLit(L.LightningModule):
 
         return save_codec(self.codec, path)
 
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    return value
-
-
-def _mel_image(ref: np.ndarray, rec: np.ndarray, mel: nn.Module) -> np.ndarray:
-    """A two-panel log-mel plot (reference over reconstruction) rendered to an RGB array [H, W, 3]."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    device = next((b.device for b in mel.buffers()), torch.device("cpu"))
-    specs = [mel(torch.from_numpy(np.ascontiguousarray(a)).float().to(device)[None])[0].cpu().numpy() for a in (ref, rec)]
-    lo = min(float(s.min()) for s in specs)
-    hi = max(float(s.max()) for s in specs)
-    fig = Figure(figsize=(8, 5), dpi=80)
-    canvas = FigureCanvasAgg(fig)
-    for k, (spec, title) in enumerate(zip(specs, ("reference", "reconstruction"))):
-        ax = fig.add_subplot(2, 1, k + 1)
-        ax.imshow(spec, origin="lower", aspect="auto", vmin=lo, vmax=hi, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_ylabel("mel bin")
-    fig.tight_layout()
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -47,14 +47,16 @@ go into every checkpoint. ``latent_dim: null`` (or absent) takes the codec's lat
 Logged: ``train/{total,data,score,ce_rvq,duration,pitch,grad_norm,lr,ema_decay}``,
 ``val/{total,data,score,ce_rvq,duration,pitch}`` (and ``val/loss`` = ``val/total``),
 ``val/synth_frames_ratio`` (predicted / true frames), ``val/synth_latent_rms_ratio``.
+
+The schedule, gradient clipping and EMA update are :mod:`ns2.lit.optim`'s (shared with
+:class:`~ns2.lit.codec.CodecLit`), the figures :mod:`ns2.lit.figures`', validation synthesis
+:class:`~ns2.inference.ns2.NS2Synthesizer`'s, the codes' codec check :func:`ns2.data.codes.check_codes_codec`.
 """
 from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import logging
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,18 +67,20 @@ import torch
 from torch import nn
 
 from ns2.codec.base import Codec
-from ns2.inference.samplers import NS2_TAU, get_sampler
+from ns2.data.codes import check_codes_codec
+from ns2.inference import NS2Synthesizer
 from ns2.inference.checkpoint import make_record, plain
+from ns2.inference.samplers import NS2_TAU, get_sampler
+from ns2.lit.figures import log_mel, synthesis_image
 from ns2.lit.media import log_media, media_loggers
+from ns2.lit.optim import InverseSqrtSchedule, clip_gradients, ema_decay_at, update_ema
 from ns2.losses.ns2 import DEFAULT_WEIGHTS, NS2Loss
 from ns2.models.ns2.model import NaturalSpeech2
 from ns2.models.ns2.sde import VPSDE
 
 __all__ = [
     "NS2Lit",
-    "InverseSqrtSchedule",
     "BATCH_KEYS",
-    "check_codes_codec",
     "net_kwargs",
     "prompt_latents",
     "freeze_except",
@@ -89,27 +93,14 @@ NET_TARGETS = ("ns2.models.ns2.NaturalSpeech2", "ns2.models.ns2.model.NaturalSpe
 DEFAULT_SAMPLER = {"name": "dpm_solver_pp", "steps": 10, "tau": NS2_TAU}  # configs/model/ns2.yaml: why
 DEFAULT_VAL_SAMPLER = {"name": "dpm_solver_pp", "steps": 10, "tau": NS2_TAU}
 FIELDS = {"phonemes", "durations", "f0", "codes"}
+# NS2Loss's settings beyond weights/score_weighting/ce_rvq_checkpoint, with this module's defaults (the
+# paper's): the CE-RVQ sum over quantisers, measured in the latent space, no temperature (τ = 1, not
+# learned); the prompt span excluded from the duration and pitch losses.
+LOSS_DEFAULTS = {"ce_rvq_reduction": "sum", "ce_rvq_metric": "latent", "ce_rvq_temperature": 1.0,
+                 "ce_rvq_learn_temperature": False, "prompt_in_prosody_losses": False}
 
 
 # --- pieces usable on their own ----------------------------------------------------------------------
-class InverseSqrtSchedule:
-    """Learning-rate factor: linear warmup to 1 over ``warmup_steps``, then ``sqrt(warmup_steps / step)``.
-
-    ``factor(step)`` for 0-based optimiser steps: ``(step + 1) / w`` while ``step + 1 < w``, else
-    ``sqrt(w / (step + 1))``, with ``w = max(warmup_steps, 1)``.
-    """
-
-    def __init__(self, warmup_steps: int):
-        if int(warmup_steps) < 0:
-            raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
-        self.warmup_steps = int(warmup_steps)
-
-    def __call__(self, step: int) -> float:
-        w = max(self.warmup_steps, 1)
-        s = step + 1
-        return s / w if s < w else math.sqrt(w / s)
-
-
 def net_kwargs(net: Any) -> dict[str, Any]:
     """NaturalSpeech2's constructor kwargs from a mapping (``_target_`` allowed) or a functools.partial."""
     if isinstance(net, functools.partial):
@@ -149,36 +140,6 @@ def prompt_latents(z0: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> 
     idx = (start[:, None] + pos[None, :]).clamp(max=z0.shape[-1] - 1)
     z = z0.gather(2, idx[:, None, :].expand(-1, z0.shape[1], -1))
     return z * mask[:, None, :].to(z.dtype), mask
-
-
-def check_codes_codec(codec: Any, manifest: str | Path) -> bool:
-    """Compare the codec with the one recorded in ``<manifest dir>/codes/meta.json``.
-
-    Returns False when there is no record; raises ValueError (one line) when the codecs differ.
-    """
-    from ns2.data.codes import CODES_DIR, codec_signature
-
-    manifest = Path(manifest)
-    meta = manifest.parent / CODES_DIR / "meta.json"
-    if not meta.is_file():
-        return False
-    saved = json.loads(meta.read_text(encoding="utf-8")).get("codec")
-    mine = codec_signature(codec)
-    if saved != mine:
-        raise ValueError(
-            f"{meta}: the codes were extracted with another codec ({_describe(saved)}) than the model's codec "
-            f"({_describe(mine)}); pass the codec file they were made with (codec.source=...) or re-extract them "
-            f"(python -m ns2.data.codes CODEC {manifest} --overwrite)"
-        )
-    return True
-
-
-def _describe(sig: Any) -> str:
-    """A codec signature in one short phrase."""
-    if not isinstance(sig, Mapping):
-        return repr(sig)
-    return (f"{sig.get('class')} {sig.get('sample_rate')} Hz hop {sig.get('hop_length')} n_q {sig.get('n_q')} "
-            f"K {sig.get('codebook_size')} D {sig.get('latent_dim')} weights {str(sig.get('weights_sha256'))[:12]}")
 
 
 def _symbol_table(symbols: Any):
@@ -351,15 +312,15 @@ class NS2Lit(L.LightningModule):
         sde_settings = {"beta_min": 0.05, "beta_max": 20.0, "schedule": "linear", **plain(dict(sde or {}))}
         self.sde = VPSDE(**sde_settings)
         self.sde_settings = sde_settings
-        loss_settings = {"weights": dict(DEFAULT_WEIGHTS), "score_weighting": "noise", "ce_rvq_checkpoint": False}
+        loss_settings = {"weights": dict(DEFAULT_WEIGHTS), "score_weighting": "noise", "ce_rvq_checkpoint": False,
+                         **LOSS_DEFAULTS}
         given = plain(dict(loss or {}))
         unknown = sorted(set(given) - set(loss_settings))
         if unknown:
             raise ValueError(f"NS2Lit: unknown loss settings {unknown}; expected some of {sorted(loss_settings)}")
         loss_settings.update(given)
         loss_settings["weights"] = {**DEFAULT_WEIGHTS, **dict(loss_settings["weights"] or {})}
-        self.loss_fn = NS2Loss(loss_settings["weights"], self.sde, loss_settings["score_weighting"],
-                               loss_settings["ce_rvq_checkpoint"])
+        self.loss_fn = NS2Loss(sde=self.sde, **loss_settings)
         self.loss_settings = loss_settings
         self.sampler_settings = _sampler_settings(sampler, DEFAULT_SAMPLER, "sampler")
         self.val_sampler_settings = _sampler_settings(val_sampler, DEFAULT_VAL_SAMPLER, "val_sampler")
@@ -558,25 +519,27 @@ class NS2Lit(L.LightningModule):
         if opt is not None:
             self.log("train/lr", float(opt.param_groups[0]["lr"]), batch_size=bs)
         self.log("train/ema_decay", self.ema_decay_at(self.global_step), batch_size=bs)
+        if "ce_rvq" in losses:
+            self.log("train/ce_rvq_temperature", float(self.loss_fn.ce_rvq_temperature), batch_size=bs)
         return losses["total"]
 
     # --- optimisation ---------------------------------------------------------------------------------
     def configure_optimizers(self):
-        params = [p for p in self.net.parameters() if p.requires_grad]
-        opt = torch.optim.AdamW(params, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
+        groups = [{"params": [p for p in self.net.parameters() if p.requires_grad]}]  # freeze_except: frozen left out
+        loss_params = [p for p in self.loss_fn.parameters() if p.requires_grad]
+        if loss_params:  # the learned CE-RVQ temperature: no weight decay
+            groups.append({"params": loss_params, "weight_decay": 0.0})
+        opt = torch.optim.AdamW(groups, lr=self.lr, betas=self.betas, weight_decay=self.weight_decay)
         sch = torch.optim.lr_scheduler.LambdaLR(opt, InverseSqrtSchedule(self.warmup_steps))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sch, "interval": "step", "frequency": 1}}
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Clip the network's gradient (after AMP unscaling); zero it when its norm is not finite."""
-        params = [p for p in self.net.parameters() if p.grad is not None]
-        if not params:
+        norm = clip_gradients(self.net.parameters(), self.grad_clip, zero_if_not_finite=True)
+        if norm is None:
             return
-        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip if self.grad_clip else float("inf"))
         if not torch.isfinite(norm):
             log.warning("step %d: gradient norm %s; the step's gradients are zeroed", self.global_step, float(norm))
-            for p in params:
-                p.grad.zero_()
         self.log("train/grad_norm", norm.detach().float())
 
     def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
@@ -585,21 +548,13 @@ class NS2Lit(L.LightningModule):
 
     # --- EMA ------------------------------------------------------------------------------------------
     def ema_decay_at(self, step: int) -> float:
-        """The decay used for the update after optimiser step ``step`` (0-based)."""
-        if not self.ema_warmup:
-            return self.ema_decay
-        return min(self.ema_decay, (1.0 + step) / (10.0 + step))
+        """The decay used for the update after optimiser step ``step`` (0-based; :func:`~ns2.lit.optim.ema_decay_at`)."""
+        return ema_decay_at(step, self.ema_decay, self.ema_warmup)
 
-    @torch.no_grad()
     def update_ema(self, decay: float | None = None) -> float:
         """``ema ← d·ema + (1 − d)·net`` over parameters (buffers are copied); returns d."""
         d = self.ema_decay_at(self.global_step) if decay is None else float(decay)
-        ema_p = [p for p in self.ema.parameters()]
-        net_p = [p.detach().to(e.dtype) for p, e in zip(self.net.parameters(), ema_p)]
-        if ema_p:
-            torch._foreach_lerp_(ema_p, net_p, 1.0 - d)
-        for be, bn in zip(self.ema.buffers(), self.net.buffers()):
-            be.copy_(bn)
+        update_ema(self.ema, self.net, d)
         return d
 
     # --- validation -------------------------------------------------------------------------------------
@@ -620,6 +575,14 @@ class NS2Lit(L.LightningModule):
                 and not trainer.sanity_checking):
             self.log_synthesis(batch, z0)
 
+    def synthesizer(self, sampler: Mapping[str, Any] | None = None, net: NaturalSpeech2 | None = None):
+        """An :class:`~ns2.inference.ns2.NS2Synthesizer` around the EMA network (or ``net``), the codec
+        and the SDE, with ``sampler`` settings (default ``val_sampler``): the path synthesis takes."""
+        settings = dict(self.val_sampler_settings if sampler is None else sampler)
+        name, steps, tau = settings.pop("name"), settings.pop("steps", None), settings.pop("tau", NS2_TAU)
+        return NS2Synthesizer(self.ema if net is None else net, self.codec, self.sde, self.symbols, self.language,
+                              sampler=name, steps=steps, tau=tau, sampler_options=settings, device=self.device)
+
     @torch.no_grad()
     def synthesize_latent(
         self,
@@ -631,26 +594,15 @@ class NS2Lit(L.LightningModule):
         seed: int = 0,
         max_frames: int | None = None,
     ) -> tuple[torch.Tensor, Any]:
-        """Text + prompt -> a latent, with predicted durations and pitch (one item).
+        """Text + prompt -> a latent, with predicted durations and pitch (one item), through
+        :meth:`NS2Synthesizer.sample_latent <ns2.inference.ns2.NS2Synthesizer.sample_latent>`.
 
         phonemes: [1, L]; z_prompt: [1, D, Tp]. ``max_frames`` caps the predicted length (an untrained
         duration predictor can ask for any length). Returns (z [1, D, T], NS2Condition).
         """
-        net = self.ema if net is None else net
-        z_prompt = z_prompt if net.prompt_encoder is not None else None
+        synth = self.synthesizer(sampler, net)
         with self._fp32():
-            cond = net.infer_condition(phonemes, None, z_prompt, None)
-            total = int(cond.durations.sum())
-            if max_frames is not None and total > max_frames:
-                d = torch.floor(cond.durations.float() * (max_frames / total)).long()
-                d[:, 0] += (1 - d.sum(-1)).clamp(min=0)
-                cond = net.infer_condition(phonemes, None, z_prompt, None, durations=d)
-            settings = dict(self.val_sampler_settings if sampler is None else sampler)
-            smp = get_sampler(settings.pop("name"), **settings)
-            fn = net.denoiser(cond.cond, cond.frame_mask, cond.prompt_hidden, cond.prompt_mask)
-            z = smp(fn, self.sde, (1, net.latent_dim, cond.cond.shape[-1]), mask=cond.frame_mask, seed=seed,
-                    device=phonemes.device, dtype=torch.float32)
-        return z, cond
+            return synth.sample_latent(phonemes, z_prompt, seed=seed, max_frames=max_frames)
 
     @torch.no_grad()
     def log_synthesis(self, batch: Mapping[str, Any], z0: torch.Tensor) -> None:
@@ -680,7 +632,7 @@ class NS2Lit(L.LightningModule):
         with self._fp32():
             syn = self.codec.decode(z.float())[0, 0].clamp(-1, 1).cpu().numpy()
             ref = self.codec.decode(z_ref.float())[0, 0].clamp(-1, 1).cpu().numpy()
-        image = _synthesis_image(
+        image = synthesis_image(
             self._mel_spec(ref), self._mel_spec(syn), log_f0.float().cpu().numpy(), cond.log_f0[0].float().cpu().numpy(),
             durations.cpu().numpy(), cond.durations[0].cpu().numpy(),
         )
@@ -696,8 +648,7 @@ class NS2Lit(L.LightningModule):
             n_fft = 1024 if hop <= 256 else 2048
             self._mel = MelSpectrogram(sr, n_fft=n_fft, hop_length=hop, win_length=min(4 * hop, n_fft), n_mels=80,
                                        f_max=min(8000.0, sr / 2))
-        x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))[None]
-        return self._mel(x)[0].numpy()
+        return log_mel(wav, self._mel)
 
     # --- checkpoints -----------------------------------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -719,35 +670,3 @@ class NS2Lit(L.LightningModule):
             raise ValueError("NS2Lit: the checkpoint was trained with another codec than codec.source; "
                              "resume with the codec file it was trained with")
 
-
-def _synthesis_image(ref_mel: np.ndarray, syn_mel: np.ndarray, log_f0: np.ndarray, log_f0_hat: np.ndarray,
-                     durations: np.ndarray, durations_hat: np.ndarray) -> np.ndarray:
-    """Mel of the reference and the synthesis, log-F0 contours and per-phoneme durations, as RGB [H, W, 3]."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(9, 8), dpi=70)
-    canvas = FigureCanvasAgg(fig)
-    lo = min(float(ref_mel.min()), float(syn_mel.min()))
-    hi = max(float(ref_mel.max()), float(syn_mel.max()))
-    for k, (spec, title) in enumerate(((ref_mel, "reference (codec resynthesis)"), (syn_mel, "synthesis"))):
-        ax = fig.add_subplot(4, 1, k + 1)
-        ax.imshow(spec, origin="lower", aspect="auto", vmin=lo, vmax=hi, interpolation="nearest")
-        ax.set_title(title, fontsize=9)
-        ax.set_ylabel("mel bin")
-    ax = fig.add_subplot(4, 1, 3)
-    ax.plot(np.exp(log_f0), label="reference")
-    ax.plot(np.exp(log_f0_hat), label="predicted")
-    ax.set_ylabel("F0 (Hz)")
-    ax.set_xlabel("frame")
-    ax.legend(fontsize=8)
-    ax = fig.add_subplot(4, 1, 4)
-    idx = np.arange(len(durations))
-    ax.bar(idx - 0.2, durations, width=0.4, label="reference")
-    ax.bar(idx + 0.2, durations_hat[: len(durations)], width=0.4, label="predicted")
-    ax.set_ylabel("frames")
-    ax.set_xlabel("phoneme")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    canvas.draw()
-    return np.asarray(canvas.buffer_rgba())[..., :3].copy()

@@ -45,7 +45,7 @@ def test_codebook_logits_measure_like_the_quantizer(dac_tiny, dac_io):
     codes = dac_io["codes"]
     residual = dac_tiny.encode_continuous(dac_io["x"])
     for j in range(dac_tiny.n_q):
-        logits = dac_tiny.codebook_logits(residual, j)
+        logits = dac_tiny.codebook_logits(residual, j, "quantizer")
         assert logits.shape == (1, dac_tiny.codebook_size, codes.shape[-1])
         assert torch.equal(logits.argmax(1), codes[:, j])
         residual = residual - dac_tiny.layer_latent(codes[:, j], j)

@@ -17,7 +17,7 @@ def test_vq_picks_the_nearest_normalised_code():
     assert out.z_q.shape == z.shape and out.z_e.shape == (2, 3, 7)
     cos = torch.einsum("bdt,kd->bkt", F.normalize(out.z_e, dim=1), F.normalize(vq.codebook.weight, dim=1))
     assert torch.equal(out.codes, cos.argmax(1))  # nearest on the sphere = highest cosine
-    assert torch.equal(vq.logits(z).argmax(1), out.codes)
+    assert torch.equal(vq.logits(z, metric="quantizer").argmax(1), out.codes)
     assert torch.allclose(out.z_q, vq.embed(out.codes), atol=1e-6)
     assert out.commitment_loss.shape == (2,) and out.codebook_loss.shape == (2,)
 

@@ -1,6 +1,7 @@
 """NaturalSpeech 2 losses: formulas, masking, prompt exclusion, CE-RVQ against a hand computation."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,8 @@ from ns2.losses.ns2 import (
     DEFAULT_WEIGHTS,
     NS2Loss,
     ce_rvq_loss,
+    ce_rvq_range,
+    phonemes_outside,
     data_loss,
     duration_loss,
     durations_from_log,
@@ -167,24 +170,30 @@ def test_prompt_frames_are_excluded(codec):
         assert float(moved[k]) != pytest.approx(float(base[k]), rel=1e-6), k
 
 
-def _ce_by_hand(z0_hat, codes, codec, mask):
-    """Cross-entropy from first principles: project the residual, L2-normalise, squared distances to
-    the L2-normalised codebook, softmax of the negative distances, −log p(true code)."""
+def _ce_by_hand(z0_hat, codes, codec, mask, tau=1.0, metric="latent"):
+    """Cross-entropy from first principles, the sum over quantisers of each one's mean over valid
+    frames of −log softmax(−dist / τ)[true code]. ``latent``: squared distances between the residual
+    and every code's latent embedding out_proj(codebook[k]); ``quantizer``: project the residual,
+    L2-normalise, squared distances to the L2-normalised codebook."""
     quantizers = codec.quantizer.quantizers
     residual = z0_hat.clone()
     per_layer = []
     for j in range(codes.shape[1]):
         vq = quantizers[j]
-        proj = F.conv1d(residual, vq.in_proj.weight, vq.in_proj.bias)  # [B, d, T]
-        x = proj / proj.norm(dim=1, keepdim=True).clamp_min(1e-12)
-        book = vq.codebook.weight / vq.codebook.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)  # [K, d]
+        if metric == "latent":
+            x = residual
+            book = F.conv1d(vq.codebook.weight.t()[None], vq.out_proj.weight, vq.out_proj.bias)[0].t()  # [K, D]
+        else:
+            proj = F.conv1d(residual, vq.in_proj.weight, vq.in_proj.bias)  # [B, d, T]
+            x = proj / proj.norm(dim=1, keepdim=True).clamp_min(1e-12)
+            book = vq.codebook.weight / vq.codebook.weight.norm(dim=1, keepdim=True).clamp_min(1e-12)  # [K, d]
         dist = ((x.transpose(1, 2)[:, :, None, :] - book[None, None]) ** 2).sum(-1)  # [B, T, K]
-        logp = torch.log_softmax(-dist, dim=-1)
+        logp = torch.log_softmax(-dist / tau, dim=-1)
         nll = -logp.gather(-1, codes[:, j][..., None])[..., 0]  # [B, T]
         per_layer.append(nll[mask].mean())
         emb = F.conv1d(vq.codebook.weight[codes[:, j]].transpose(1, 2), vq.out_proj.weight, vq.out_proj.bias)
         residual = residual - emb
-    return torch.stack(per_layer).mean()
+    return torch.stack(per_layer).sum()
 
 
 def test_ce_rvq_matches_hand_computation(codec):
@@ -198,21 +207,35 @@ def test_ce_rvq_matches_hand_computation(codec):
         got2 = ce_rvq_loss(batch["z0_hat"], batch["codes"][:, :2], codec, mask)
         want2 = _ce_by_hand(batch["z0_hat"], batch["codes"][:, :2], codec, mask)
         assert float(got2) == pytest.approx(float(want2), abs=1e-5)
+        # the paper's sum over quantisers, or their mean
+        n = batch["codes"].shape[1]
+        mean = ce_rvq_loss(batch["z0_hat"], batch["codes"], codec, mask, reduction="mean")
+        assert float(mean) == pytest.approx(float(want) / n, abs=1e-5)
+        # the quantiser's own distances (the old behaviour)
+        got_q = ce_rvq_loss(batch["z0_hat"], batch["codes"], codec, mask, metric="quantizer")
+        want_q = _ce_by_hand(batch["z0_hat"], batch["codes"], codec, mask, metric="quantizer")
+        assert float(got_q) == pytest.approx(float(want_q), abs=1e-5)
+        # a temperature divides the logits
+        got_t = ce_rvq_loss(batch["z0_hat"], batch["codes"], codec, mask, temperature=0.1)
+        assert float(got_t) == pytest.approx(float(_ce_by_hand(batch["z0_hat"], batch["codes"], codec, mask, 0.1)), abs=1e-4)
         # and the codec's own all-layers logits agree
-        logits = codec.rvq_logits(batch["z0_hat"], batch["codes"])  # [B, n, K, T]
+        logits = codec.rvq_logits(batch["z0_hat"], batch["codes"], "latent")  # [B, n, K, T]
         ce = F.cross_entropy(logits.transpose(1, 2), batch["codes"], reduction="none")  # [B, n, T]
-        assert float(got) == pytest.approx(float(ce.transpose(1, 2)[mask].mean()), abs=1e-5)
+        assert float(mean) == pytest.approx(float(ce.transpose(1, 2)[mask].mean()), abs=1e-5)
+    with pytest.raises(ValueError, match="reduction"):
+        ce_rvq_loss(batch["z0_hat"], batch["codes"], codec, mask, reduction="avg")
 
 
 def test_ce_rvq_prefers_the_true_latent(codec):
     # The latent the codes were quantised from: at every layer its residual is exactly the quantiser's
-    # residual, so the true code is the arg-max of every layer's logits.
+    # residual, so the true code is the arg-max of every layer's logits measured as the quantiser does.
+    # The diffusion target Σ_j e_j scores far better than a random latent in the (default) latent metric.
     g = torch.Generator().manual_seed(5)
     z = torch.randn(2, codec.latent_dim, 30, generator=g) * 3
     with torch.no_grad():
         codes, _ = codec.quantize(z)
-        assert torch.equal(codec.rvq_logits(z, codes).argmax(dim=2), codes)
-        true = ce_rvq_loss(z, codes, codec)
+        assert torch.equal(codec.rvq_logits(z, codes, "quantizer").argmax(dim=2), codes)
+        true = ce_rvq_loss(codec.codes_to_latent(codes), codes, codec)
         rand = ce_rvq_loss(torch.randn(z.shape, generator=g) * 3, codes, codec)
     assert float(true) < float(rand) - 0.1
 
@@ -233,7 +256,7 @@ def test_duration_and_pitch():
     d = torch.tensor([[0, 3, 10, 99]])
     assert torch.allclose(log_duration_target(d), torch.log(d.float() + 1))
     assert torch.equal(durations_from_log(log_duration_target(d)), d)
-    assert float(durations_from_log(torch.tensor([-3.0]))) == 0
+    assert int(durations_from_log(torch.tensor([[-3.0, -3.0]]), min_total=0).sum()) == 0
     hat = torch.log(torch.tensor([[1.0, 4.0, 11.0, 1.0]]))
     mask = torch.tensor([[True, True, True, False]])
     assert float(duration_loss(hat, d, mask)) == pytest.approx(0.0, abs=1e-6)
@@ -261,9 +284,21 @@ def test_ns2loss_weights_and_switches(codec):
     only_diff = NS2Loss(weights={"duration": 0, "pitch": 0, "ce_rvq": 0})
     out = only_diff(z0_hat=batch["z0_hat"], z0=batch["z0"], z_t=batch["z_t"], t=batch["t"])
     assert set(out) == {"data", "score", "total"}
-    # the pitch loss uses voiced & frame_mask
+    # the pitch loss uses voiced & frame_mask outside the prompt (or, switched, the prompt too)
     vm = batch["voiced"] & batch["frame_mask"]
-    assert float(full["pitch"]) == pytest.approx(float(pitch_loss(batch["log_f0_hat"], batch["log_f0"], vm)))
+    want_pitch = pitch_loss(batch["log_f0_hat"], batch["log_f0"], vm & ~batch["prompt_mask"])
+    assert float(full["pitch"]) == pytest.approx(float(want_pitch))
+    old = NS2Loss(prompt_in_prosody_losses=True)(**batch, codec=codec)
+    assert float(old["pitch"]) == pytest.approx(float(pitch_loss(batch["log_f0_hat"], batch["log_f0"], vm)))
+    assert float(old["duration"]) == pytest.approx(float(duration_loss(batch["log_dur_hat"], batch["durations"],
+                                                                        batch["phone_mask"])))
+    # CE-RVQ: the paper's sum over quantisers; "mean" divides it by n
+    mean = NS2Loss(ce_rvq_reduction="mean")(**batch, codec=codec)
+    assert float(mean["ce_rvq"]) == pytest.approx(float(full["ce_rvq"]) / batch["codes"].shape[1], rel=1e-6)
+    with pytest.raises(ValueError, match="ce_rvq_reduction"):
+        NS2Loss(ce_rvq_reduction="avg")
+    with pytest.raises(ValueError, match="ce_rvq_temperature"):
+        NS2Loss(ce_rvq_temperature=0.0)
     with pytest.raises(ValueError, match="unknown loss weights"):
         NS2Loss(weights={"diff": 1.0})
     with pytest.raises(ValueError, match="CE-RVQ loss needs"):
@@ -272,3 +307,106 @@ def test_ns2loss_weights_and_switches(codec):
         NS2Loss(score_weighting="snr")
     with pytest.raises(ValueError, match="frame_mask"):
         NS2Loss()(**{**batch, "frame_mask": batch["frame_mask"][:, :5]}, codec=codec)
+
+
+def test_phonemes_outside_a_frame_span():
+    # phonemes of 2, 0, 3, 1, 2 frames: frames [0,2) [2,2) [2,5) [5,6) [6,8)
+    d = torch.tensor([[2, 0, 3, 1, 2]])
+    span = torch.zeros(1, 10, dtype=torch.bool)
+    span[0, 4:6] = True  # touches the third phoneme's last frame and the fourth
+    assert phonemes_outside(d, span).tolist() == [[True, True, False, False, True]]
+    span[:] = False
+    span[0, 2:3] = True  # the zero-length phoneme sits at frame 2
+    assert phonemes_outside(d, span).tolist() == [[True, False, False, True, True]]
+    assert phonemes_outside(d, torch.zeros(1, 10, dtype=torch.bool)).all()
+
+
+def test_prosody_losses_exclude_the_prompt(codec):
+    # Durations summing to T and a prompt span covering whole phonemes: predictions on the prompt's
+    # phonemes / frames must not move the duration / pitch losses; with the old switch they do.
+    batch = _batch(codec)
+    b, t = batch["frame_mask"].shape
+    d = torch.tensor([[2, 2, 2, 2, 2, 2, 2, 2, 4], [3, 3, 3, 2, 2, 0, 0, 0, 0], [3, 2, 2, 0, 0, 0, 0, 0, 0]])
+    batch["durations"] = d
+    prompt = torch.zeros(b, t, dtype=torch.bool)
+    prompt[0, 2:6] = True  # phonemes 1 and 2 of item 0
+    prompt[1, 0:3] = True  # phoneme 0 of item 1
+    batch["prompt_mask"] = prompt
+    batch["log_dur_hat"] = log_duration_target(d)  # exact predictions: every change shows
+    batch["log_f0_hat"] = batch["log_f0"].clone()
+    base = NS2Loss()(**batch, codec=codec)
+    moved = dict(batch)
+    moved["log_dur_hat"] = batch["log_dur_hat"].clone()
+    moved["log_dur_hat"][0, 1:3] += 3.0
+    moved["log_dur_hat"][1, 0] += 3.0
+    moved["log_f0_hat"] = batch["log_f0_hat"] + 2.0 * prompt
+    new = NS2Loss()(**moved, codec=codec)
+    for k in ("duration", "pitch"):
+        assert float(new[k]) == pytest.approx(float(base[k]), rel=1e-6), k
+    old_base = NS2Loss(prompt_in_prosody_losses=True)(**batch, codec=codec)
+    old_new = NS2Loss(prompt_in_prosody_losses=True)(**moved, codec=codec)
+    for k in ("duration", "pitch"):
+        assert float(old_new[k]) > float(old_base[k]) + 0.1, k
+    # a prediction outside the prompt still counts
+    outside = dict(batch, log_dur_hat=batch["log_dur_hat"].clone())
+    outside["log_dur_hat"][0, 5] += 3.0
+    assert float(NS2Loss()(**outside, codec=codec)["duration"]) > float(base["duration"]) + 0.1
+
+
+def test_ce_rvq_metric_temperature_and_range(codec):
+    # DAC's factorised codebooks measured as the quantiser does: logits span at most 4 nats, and at the
+    # diffusion target Σ_j e_j the true code is rarely the arg-max (in_proj does not invert out_proj);
+    # measured in the latent space it is far more often. A temperature scales the logits; a learned one
+    # is a parameter with a gradient.
+    g = torch.Generator().manual_seed(5)
+    z = torch.randn(2, codec.latent_dim, 40, generator=g) * 3
+    with torch.no_grad():
+        codes, _ = codec.quantize(z)
+        target = codec.codes_to_latent(codes)
+    quant = ce_rvq_range(target, codes, codec, metric="quantizer")
+    latent = ce_rvq_range(target, codes, codec, metric="latent")
+    assert quant["chance"] == pytest.approx(math.log(codec.codebook_size))
+    assert quant["logit_span"] <= 4.0 + 1e-4
+    assert latent["oracle_top1"] > quant["oracle_top1"] + 0.2
+    assert latent["oracle"] < quant["oracle"]
+    # the continuous latent the codes came from: the quantiser's metric ranks every true code first
+    cont = ce_rvq_range(z, codes, codec, metric="quantizer")
+    sharp = ce_rvq_range(z, codes, codec, metric="quantizer", temperature=0.05)
+    assert cont["oracle_top1"] == 1.0 and sharp["oracle"] < cont["oracle"]
+    assert sharp["logit_span"] == pytest.approx(cont["logit_span"] / 0.05, rel=1e-4)
+    assert cont["oracle"] < cont["noisy_0.3"] < cont["noisy_1"]
+    loss = NS2Loss(weights={"score": 0, "duration": 0, "pitch": 0}, ce_rvq_learn_temperature=True,
+                   ce_rvq_temperature=0.5, ce_rvq_metric="quantizer")
+    assert [n for n, _ in loss.named_parameters()] == ["log_temperature"]
+    assert float(loss.ce_rvq_temperature) == pytest.approx(0.5)
+    out = loss(z0_hat=z, z0=z, codes=codes, codec=codec)
+    out["ce_rvq"].backward()
+    assert loss.log_temperature.grad is not None and float(loss.log_temperature.grad) > 0  # sharper lowers it
+    assert list(NS2Loss().parameters()) == []  # fixed τ: nothing to train
+    with pytest.raises(ValueError, match="ce_rvq_metric"):
+        NS2Loss(ce_rvq_metric="cosine")
+
+
+def test_euclidean_codebooks_give_unbounded_logits():
+    # NaturalSpeech 2's quantiser (codec=ns2_paper): codebooks in the latent space, no projection, no
+    # L2 normalisation, so the logits are -||r - e||^2 and the exact latent scores near zero loss.
+    c = RVQCodec(encoder_dim=8, encoder_rates=[2, 4, 5, 5], latent_dim=32, decoder_dim=64, decoder_rates=[5, 5, 4, 2],
+                 n_codebooks=4, codebook_size=128, codebook_dim=None, factorized_codebooks=False, sample_rate=16000)
+    c.freeze()
+    assert c.kwargs["factorized_codebooks"] is False and c.kwargs["codebook_dim"] == 32
+    vq = c.quantizer.quantizers[0]
+    assert isinstance(vq.in_proj, torch.nn.Identity) and tuple(vq.codebook.weight.shape) == (128, 32)
+    g = torch.Generator().manual_seed(1)
+    z = torch.randn(2, 32, 40, generator=g) * 3
+    with torch.no_grad():
+        codes, _ = c.quantize(z)
+        zq = c.codes_to_latent(codes)
+        # the code is the Euclidean nearest neighbour of the residual
+        d = ((z[:, None] - vq.codebook.weight[None, :, :, None]) ** 2).sum(2)  # [B, K, T]
+        assert torch.equal(codes[:, 0], d.argmin(1))
+        assert torch.allclose(c.quantize(z)[1], zq, atol=1e-4)
+        r = ce_rvq_range(z, codes, c)
+    assert r["logit_span"] > 20.0
+    assert r["oracle"] < 0.5 * r["chance"]
+    with pytest.raises(ValueError, match="codebook_dim"):
+        RVQCodec(latent_dim=32, n_codebooks=2, codebook_dim=8, factorized_codebooks=False)

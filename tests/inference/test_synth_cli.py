@@ -145,7 +145,6 @@ def test_command_line_wrong_kind_checkpoint_is_one_line(wavs):
 
 
 def test_run_with_a_real_checkpoint_and_overrides(wavs, capsys):
-    pytest.importorskip("ns2.inference.checkpoint")
     save_tiny_checkpoint(wavs / "tiny.ckpt", steps=3)
     cfg = {"ckpt": str(wavs / "tiny.ckpt"), "text": "Hello.", "prompt": str(wavs / "prompt.wav"),
            "out": str(wavs / "o.wav"), "sampler": "dpm_solver_pp", "steps": 2, "device": "cpu", "tau": None}
@@ -155,7 +154,6 @@ def test_run_with_a_real_checkpoint_and_overrides(wavs, capsys):
 
 @pytest.mark.slow
 def test_command_line_with_a_real_checkpoint(wavs):
-    pytest.importorskip("ns2.inference.checkpoint")
     save_tiny_checkpoint(wavs / "tiny.ckpt")
     out = ns2_synth("ckpt=tiny.ckpt", "text=Hello, [big] world.", "prompt=prompt.wav", "out=out/hello.wav", "steps=2",
                     "device=cpu", cwd=wavs)

@@ -38,7 +38,7 @@ def tiny_parts():
 
 def build_tiny(steps: int = 4, **kwargs):
     """An NS2Synthesizer over :func:`tiny_parts` (Euler ODE with ``steps`` steps by default)."""
-    from ns2.inference.ns2_synthesizer import NS2Synthesizer
+    from ns2.inference import NS2Synthesizer
     from ns2.models.ns2.sde import VPSDE
     from ns2.text import DEFAULT_SYMBOLS
 

@@ -14,7 +14,9 @@ from ns2_lit_helpers import TINY_NET, tiny_codec
 from ns2.codec import load_codec
 from ns2.data.datamodule import TTSDataModule
 from ns2.lit import NS2Checkpoint, NS2CheckpointError, NS2Lit, load_ns2_checkpoint
-from ns2.lit.ns2 import InverseSqrtSchedule, check_codes_codec, prompt_latents
+from ns2.data.codes import check_codes_codec
+from ns2.lit.ns2 import prompt_latents
+from ns2.lit.optim import InverseSqrtSchedule
 
 FIELDS = ["phonemes", "durations", "f0", "codes"]
 ABLATIONS = ["no_prompt_predictors", "no_ce_loss", "no_query_attention", "no_diffusion_prompt",
@@ -53,18 +55,18 @@ def trainer(**kwargs) -> L.Trainer:
 
 
 # --- the configs, through `ns2 train` ---------------------------------------------------------------
-def run_experiment(compose, corpus, name: str) -> tuple[NS2Lit, dict]:
+def run_experiment(compose, corpus, name: str) -> tuple[NS2Lit, dict, TTSDataModule]:
     from ns2.cli.train import build, run_train
 
     cfg = compose("train", [f"experiment={name}", "debug=fdr", f"codec.source={corpus.codec_file}",
                             f"data.root={corpus.root}"])
-    _, module, _ = build(cfg)
+    datamodule, module, _ = build(cfg)
     assert isinstance(module, NS2Lit)
-    return module, run_train(cfg)
+    return module, run_train(cfg), datamodule
 
 
 def test_fast_dev_run_of_the_tiny_experiment(compose, corpus):
-    module, metrics = run_experiment(compose, corpus, "ns2/tiny")
+    module, metrics, _ = run_experiment(compose, corpus, "ns2/tiny")
     assert module.net.latent_dim == module.codec.latent_dim == 32  # taken from the codec file (latent_dim: null)
     assert module.loss_fn.weights["ce_rvq"] == 0.1 and module.net_kwargs["hidden"] == 32
     assert module.codec.frozen and not any(p.requires_grad for p in module.codec.parameters())
@@ -76,15 +78,23 @@ def test_fast_dev_run_of_the_tiny_experiment(compose, corpus):
 
 @pytest.mark.parametrize("name", ABLATIONS)
 def test_fast_dev_run_of_every_ablation(compose, corpus, name):
-    module, metrics = run_experiment(compose, corpus, f"ns2/ablation/{name}")
+    module, metrics, dm = run_experiment(compose, corpus, f"ns2/ablation/{name}")
     net = module.net_kwargs
-    expected = {
-        "no_prompt_predictors": net["use_prompt_in_predictors"] is False,
-        "no_ce_loss": module.loss_fn.weights["ce_rvq"] == 0.0 and "train/ce_rvq" not in metrics,
-        "no_query_attention": net["use_query_attention"] is False,
-        "no_diffusion_prompt": net["use_diffusion_prompt"] is False,
-    }
-    assert expected.get(name, True)
+    switches = ("use_prompt_in_predictors", "use_query_attention", "use_diffusion_prompt")
+    changed = {"no_prompt_predictors": "use_prompt_in_predictors", "no_query_attention": "use_query_attention",
+               "no_diffusion_prompt": "use_diffusion_prompt"}.get(name)
+    # each ablation is its one delta on the tiny experiment, and nothing else
+    assert {k: net[k] for k in switches} == {k: k != changed for k in switches}
+    assert (module.loss_fn.weights["ce_rvq"] == 0.0) == (name == "no_ce_loss")
+    assert ("train/ce_rvq" in metrics) == (name != "no_ce_loss")
+    frame_rate = module.codec.sample_rate // module.codec.hop_length
+    prompt_seconds = {"prompt_3s": 3, "prompt_5s": 5, "prompt_10s": 10}.get(name)
+    if prompt_seconds is None:
+        assert (dm.prompt.min_frac, dm.prompt.max_frac, dm.max_frames_per_item) == (0.1, 0.5, 5 * frame_rate)
+    else:  # a fixed prompt of that length, and room for 5 s of target beside it
+        frames = prompt_seconds * frame_rate
+        start, end = dm.prompt.draw(np.random.default_rng(0), 10 * frames)
+        assert end - start == frames and dm.max_frames_per_item == frames + 5 * frame_rate
     assert torch.isfinite(torch.tensor(metrics["train/total"])) and torch.isfinite(torch.tensor(metrics["val/total"]))
 
 
@@ -357,3 +367,30 @@ def test_study_pearson_and_item_choice():
             for s, sp in (("a", "test"), ("b", "test"), ("c", "train")) for i in range(3)]
     pairs = pick_items(utts, "test", per_speaker=2)
     assert [(u.id, p.id) for u, p in pairs] == [("a_0", "a_1"), ("a_1", "a_2"), ("b_0", "b_1"), ("b_1", "b_2")]
+
+
+def test_validation_synthesis_is_the_synthesizers_sampling_path(corpus):
+    # one sampling path: NS2Lit's validation synthesis gives what NS2Synthesizer.sample_latent gives, and
+    # a capped predicted length is rescaled to exactly the cap (fit_durations), as synthesis does
+    from ns2.inference import NS2Synthesizer
+
+    lit = make_lit(corpus, val_sampler={"name": "euler_ode", "steps": 3, "tau": 1.0})
+    with torch.no_grad():
+        lit.ema.duration_predictor.out.bias.fill_(float(np.log1p(6.0)))
+    batch = first_batch(corpus)
+    z0 = lit.latents(batch)
+    n_ph = int(batch["phoneme_mask"][0].sum())
+    s, e = int(batch["prompt_start"][0]), int(batch["prompt_end"][0])
+    phonemes, z_prompt = batch["phonemes"][:1, :n_ph], z0[:1, :, s:e]
+    synth = NS2Synthesizer(lit.ema, lit.codec, lit.sde, lit.symbols, "en-us", sampler="euler_ode", steps=3, tau=1.0)
+    with torch.no_grad():
+        predicted = int(synth.net.infer_condition(phonemes, None, z_prompt, None).durations.sum())
+        cap = predicted - n_ph
+        assert cap > n_ph
+        z, cond = lit.synthesize_latent(phonemes, z_prompt, seed=3, max_frames=cap)
+        want, want_cond = synth.sample_latent(phonemes, z_prompt, seed=3, max_frames=cap)
+        free, _ = lit.synthesize_latent(phonemes, z_prompt, seed=3)
+    assert int(cond.durations.sum()) == z.shape[-1] == cap
+    assert torch.equal(cond.durations, want_cond.durations)
+    torch.testing.assert_close(z, want)
+    assert free.shape[-1] == predicted

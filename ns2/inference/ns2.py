@@ -9,18 +9,11 @@ Zero-shot TTS (:meth:`NS2Synthesizer.synthesize`)::
 
 A singing ``score`` replaces the predicted durations and/or pitch (see :meth:`NS2Synthesizer.generate`).
 
-Source-aware diffusion (NaturalSpeech 2's zero-shot voice conversion and speech enhancement,
-:meth:`NS2Synthesizer.convert`, :meth:`NS2Synthesizer.enhance`): the source audio's latent z_src
-[1, D, T] is integrated *forwards* along the probability-flow ODE to z_1 under a **source condition**
-(its content, with the source itself as the speech prompt), then integrated back to t = 0 under a
-**target condition** (the same content, with the target prompt). Both conditions share one frame-level
-content: the phonemes of the source's transcript, expanded with durations that are the duration
-predictor's (source-prompted) durations rescaled to sum to exactly T (or durations given by the
-caller, e.g. from an aligner), so the output keeps the source's length and timing. Each pass adds the
-pitch the pitch predictor gives for that content under its own prompt, so the target pass takes the
-target speaker's pitch range. For enhancement the target prompt is a clean recording of the speaker
-(default: the noisy input itself, which relies on the model's prior over clean training speech to
-drop what it cannot explain).
+Source-aware diffusion (zero-shot voice conversion and speech enhancement, ``convert`` / ``enhance``)
+is in :mod:`ns2.inference.source_aware`; score parsing in :mod:`ns2.inference.score`.
+
+:meth:`NS2Synthesizer.sample_latent` is the one sampling path from phonemes and a prompt latent to ẑ0:
+:meth:`NS2Synthesizer.generate` and the validation synthesis of :class:`~ns2.lit.ns2.NS2Lit` both use it.
 """
 from __future__ import annotations
 
@@ -34,12 +27,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from ns2.inference.samplers import NS2_TAU, SAMPLERS, Sampler, get_sampler, source_aware
+from ns2.inference.checkpoint import load_ns2_checkpoint
+from ns2.inference.samplers import NS2_TAU, SAMPLERS, Sampler, get_sampler
+from ns2.inference.score import parse_score
+from ns2.inference.source_aware import SourceAware
 from ns2.inference.synthesizer import SynthesisError, Synthesizer, prepare_prompt
 
 __all__ = ["NS2Result", "NS2Synthesizer", "fit_durations"]
-
-SCORE_KEYS = ("phonemes", "durations", "log_f0", "f0")
 
 
 @dataclass
@@ -110,7 +104,7 @@ def _sampler_kwargs(name: str, options: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in options.items() if k in accepted}
 
 
-class NS2Synthesizer(Synthesizer):
+class NS2Synthesizer(SourceAware, Synthesizer):
     """Text + speech prompt [+ score] -> waveform with a NaturalSpeech 2 network and its codec.
 
     Args:
@@ -186,10 +180,6 @@ class NS2Synthesizer(Synthesizer):
         path = Path(path).expanduser()
         if not path.is_file():
             raise ValueError(f"{path}: no such checkpoint file; expected a NaturalSpeech 2 training checkpoint (.ckpt)")
-        try:
-            from ns2.inference.checkpoint import load_ns2_checkpoint
-        except ImportError as e:
-            raise ValueError(f"{path}: cannot read NaturalSpeech 2 checkpoints in this installation ({e})") from None
         ckpt = load_ns2_checkpoint(path)
         stored = dict(ckpt.sampler or {})
         sampler = str(stored.pop("name", "euler_ode"))
@@ -289,63 +279,7 @@ class NS2Synthesizer(Synthesizer):
             raise SynthesisError(f"{what}: no phonemes; expected at least one")
         return torch.tensor([ids], dtype=torch.long, device=self.device)
 
-    def _score(self, score: Any, text: str) -> tuple[list[str], torch.Tensor | None, torch.Tensor | None]:
-        """score -> (phonemes [L], durations [1, L] long | None, log_f0 [1, T] | None); the phonemes are the
-        score's own or those of ``text``."""
-        if isinstance(score, Mapping):
-            found = {str(k): score[k] for k in score}
-            unknown = sorted(set(found) - set(SCORE_KEYS))
-            if unknown:
-                raise SynthesisError(f"score: unknown keys {unknown}; expected some of {list(SCORE_KEYS)}")
-        else:
-            found = {k: getattr(score, k, None) for k in SCORE_KEYS}
-        found = {k: v for k, v in found.items() if v is not None}
-        if "log_f0" in found and "f0" in found:
-            raise SynthesisError("score: give log_f0 or f0 (Hz), not both")
-        if not ({"durations", "log_f0", "f0"} & set(found)):
-            raise SynthesisError(f"score: expected durations (frames per phoneme) and/or log_f0 / f0 (per frame), got keys {sorted(found)}")
-        if "phonemes" in found:
-            phonemes = found["phonemes"]
-            if isinstance(phonemes, str) or not all(isinstance(p, str) for p in phonemes):
-                raise SynthesisError("score: phonemes must be a list of symbols of the symbol table")
-            phonemes = list(phonemes)
-        else:
-            phonemes = self.phonemize(text)
-        n_phonemes = len(phonemes)
-        durations = None
-        if "durations" in found:
-            d = np.asarray(found["durations"], dtype=np.float64)
-            if d.ndim != 1 or len(d) != n_phonemes:
-                raise SynthesisError(f"score: durations of shape {tuple(d.shape)}; expected [{n_phonemes}], one per phoneme")
-            if not np.all(np.isfinite(d)) or np.any(d < 0) or np.any(np.abs(d - np.round(d)) > 1e-6):
-                raise SynthesisError("score: durations must be whole numbers of frames >= 0")
-            if d.sum() < 1:
-                raise SynthesisError("score: durations sum to 0 frames; expected at least 1")
-            durations = torch.as_tensor(np.round(d), dtype=torch.long, device=self.device)[None]
-        log_f0 = None
-        if "log_f0" in found or "f0" in found:
-            key = "log_f0" if "log_f0" in found else "f0"
-            v = np.asarray(found[key], dtype=np.float64)
-            if v.ndim != 1 or v.size == 0:
-                raise SynthesisError(f"score: {key} of shape {tuple(v.shape)}; expected [T], one value per codec frame")
-            if key == "f0":
-                if np.any(~np.isfinite(v)) or np.any(v < 0):
-                    raise SynthesisError("score: f0 must be finite Hz >= 0 (0 = unvoiced)")
-                with np.errstate(divide="ignore"):
-                    v = np.where(v > 0, np.log(np.maximum(v, 1e-12)), -np.inf)
-            elif np.any(np.isnan(v)):
-                raise SynthesisError("score: log_f0 contains NaN")
-            if durations is not None and v.size != int(durations.sum()):
-                raise SynthesisError(
-                    f"score: {key} has {v.size} frames but the durations sum to {int(durations.sum())}; expected equal"
-                )
-            log_f0 = torch.as_tensor(v, dtype=torch.float32, device=self.device)[None]
-        return phonemes, durations, log_f0
-
     # --- the pieces ---------------------------------------------------------------------------
-    def _sample(self, denoise_fn, shape: tuple[int, int, int], mask: torch.Tensor, seed: int) -> torch.Tensor:
-        return self.sampler(denoise_fn, self.sde, shape, mask=mask, seed=int(seed), device=self.device)
-
     def _decode(self, z: torch.Tensor) -> np.ndarray:
         """z [1, D, T] -> wav [T · hop] float32."""
         wav = self.codec.decode(z, length=z.shape[-1] * self.codec.hop_length)
@@ -355,27 +289,21 @@ class NS2Synthesizer(Synthesizer):
     def generate(self, text: str, prompt_wav: np.ndarray, prompt_sr: int, *, score: Any = None, seed: int = 0) -> NS2Result:
         """Synthesize and return the waveform with its phonemes, durations and pitch (:class:`NS2Result`).
 
-        ``score`` (singing, or any fixed timing / melody): a mapping (or object) with some of
-        ``durations`` — frames per phoneme [L], replacing the predicted durations;
-        ``log_f0`` — natural log of F0 in Hz per codec frame [T], or ``f0`` in Hz (0 = unvoiced),
-        replacing the predicted pitch; ``phonemes`` — the symbols the durations refer to (otherwise
-        ``text`` is phonemized and L is its phoneme count). With only a pitch contour, the predicted
-        durations are rescaled to sum to its T frames.
+        ``score`` (singing, or any fixed timing / melody; :mod:`ns2.inference.score`): some of
+        ``durations`` [L] frames, ``log_f0`` [T] or ``f0`` [T] Hz (0 = unvoiced, interpolated as in
+        training), ``phonemes``. With only a pitch contour, the predicted durations are rescaled to
+        sum to its T frames.
         """
         if score is None:
             phonemes, durations, log_f0 = self.phonemize(text), None, None
         else:
-            phonemes, durations, log_f0 = self._score(score, text)
+            sc = parse_score(score, text, self.phonemize, self.device)
+            phonemes, durations, log_f0 = sc.phonemes, sc.durations, sc.log_f0
         ids = self._ids(phonemes, "text" if score is None else "score")
         z_prompt = self._prompt(prompt_wav, prompt_sr)
-        net = self.net
         with torch.inference_mode():
-            if durations is None and log_f0 is not None:
-                durations = self._fitted_durations(ids, z_prompt, log_f0.shape[-1])
-            cond = net.infer_condition(ids, None, z_prompt, None, self.duration_scale, durations, log_f0)
+            z0, cond = self.sample_latent(ids, z_prompt, durations=durations, log_f0=log_f0, seed=seed)
             frames = int(cond.frame_mask.sum())
-            denoise_fn = net.denoiser(cond.cond, cond.frame_mask, cond.prompt_hidden, cond.prompt_mask)
-            z0 = self._sample(denoise_fn, (1, int(net.latent_dim), cond.cond.shape[-1]), cond.frame_mask, seed)
             wav = self._decode(z0[..., :frames])
         return NS2Result(
             wav=wav,
@@ -390,6 +318,40 @@ class NS2Synthesizer(Synthesizer):
                    "score": score is not None},
             latent=z0[0, :, :frames].float().cpu().numpy(),
         )
+
+    @torch.no_grad()
+    def sample_latent(
+        self,
+        ids: torch.Tensor,
+        z_prompt: torch.Tensor | None,
+        *,
+        durations: torch.Tensor | None = None,
+        log_f0: torch.Tensor | None = None,
+        seed: int = 0,
+        max_frames: int | None = None,
+    ) -> tuple[torch.Tensor, Any]:
+        """The one sampling path: phoneme ids [1, L] + prompt latent [1, D, Tp] -> (ẑ0 [1, D, T], the
+        :class:`~ns2.models.ns2.model.NS2Condition`).
+
+        Durations are the predictor's (times ``duration_scale``) unless given ([1, L] frames); with only
+        ``log_f0`` [1, T] given they are rescaled to its T frames; ``max_frames`` caps the total of
+        predicted durations (rescaled to exactly ``max_frames``: an untrained predictor can ask for
+        any length). Pitch is the predictor's unless given. A model without a prompt encoder ignores
+        ``z_prompt``.
+        """
+        net = self.net
+        z_prompt = z_prompt if net.prompt_encoder is not None else None
+        if durations is None and log_f0 is not None:
+            durations = self.fitted_durations(ids, z_prompt, log_f0.shape[-1])
+        cond = net.infer_condition(ids, None, z_prompt, None, self.duration_scale, durations, log_f0)
+        total = int(cond.durations.sum())
+        if durations is None and max_frames is not None and total > int(max_frames):
+            d = fit_durations(cond.durations[0].float(), int(max_frames)).to(ids.device)[None]
+            cond = net.infer_condition(ids, None, z_prompt, None, 1.0, d, None)
+        denoise_fn = net.denoiser(cond.cond, cond.frame_mask, cond.prompt_hidden, cond.prompt_mask)
+        z0 = self.sampler(denoise_fn, self.sde, (1, int(net.latent_dim), cond.cond.shape[-1]), mask=cond.frame_mask,
+                          seed=int(seed), device=self.device)
+        return z0, cond
 
     def synthesize(
         self,
@@ -409,108 +371,13 @@ class NS2Synthesizer(Synthesizer):
         self.last_info = {**result.info(), "id": utt_id}
         return result.wav, result.sample_rate
 
-    def _fitted_durations(self, ids: torch.Tensor, z_prompt: torch.Tensor, total: int) -> torch.Tensor:
+    def fitted_durations(self, ids: torch.Tensor, z_prompt: torch.Tensor | None, total: int) -> torch.Tensor:
         """The duration predictor's durations (prompted by ``z_prompt``) rescaled to sum to ``total``. -> [1, L]."""
         net = self.net
         h = net.encode_text(ids)
         p = net.encode_prompt(z_prompt)
         weights = torch.expm1(net.predict_durations(h, None, p, None)[0].float()).clamp(min=0)
         return fit_durations(weights, total).to(self.device)[None]
-
-    # --- source-aware diffusion ---------------------------------------------------------------
-    def _source_aware(self, z_src: torch.Tensor, ids: torch.Tensor, z_tgt: torch.Tensor,
-                      durations: Any, seed: int) -> tuple[np.ndarray, dict[str, Any]]:
-        """ODE-encode z_src [1, D, T] under the source condition, decode under the target's (module doc)."""
-        net, total = self.net, int(z_src.shape[-1])
-        with torch.inference_mode():
-            if durations is None:
-                d = self._fitted_durations(ids, z_src, total)
-            else:
-                d = np.asarray(durations, dtype=np.float64)
-                if d.shape != (ids.shape[-1],) or np.any(d < 0) or int(round(d.sum())) != total:
-                    raise SynthesisError(
-                        f"durations: shape {d.shape}, sum {d.sum():g}; expected [{ids.shape[-1]}] frames >= 0 summing to "
-                        f"the source's {total} frames"
-                    )
-                d = torch.as_tensor(np.round(d), dtype=torch.long, device=self.device)[None]
-            h = net.encode_text(ids)
-            c, mask = net.regulate(h, d, None, total)
-            conds = []
-            for z_p in (z_src, z_tgt):
-                p = net.encode_prompt(z_p)
-                log_f0 = net.predict_pitch(c, mask, p, None)
-                conds.append((net.denoiser(net.condition(c, log_f0, mask), mask, p, None), log_f0))
-            (src_fn, _), (tgt_fn, tgt_f0) = conds
-            method = "dpm_solver_pp" if self.sampler.name == "dpm_solver_pp" else "euler"
-            devices = [self.device] if self.device.type == "cuda" else []
-            with torch.random.fork_rng(devices=devices):  # a seed fixes stochastic samplers too
-                torch.manual_seed(int(seed))
-                z0 = source_aware(z_src, src_fn, tgt_fn, self.sde, steps=self.sampler.steps, sampler=self.sampler,
-                                  mask=mask, method=method)
-            wav = self._decode(z0)
-        info = {"frames": total, "durations": [int(x) for x in d[0].tolist()],
-                "log_f0": [float(x) for x in tgt_f0[0].tolist()], "sampler": self.sampler.name,
-                "steps": self.sampler.steps, "ode_encode": method, "seed": int(seed)}
-        return wav, info
-
-    def convert(
-        self,
-        source_wav: np.ndarray,
-        source_sr: int,
-        prompt_wav: np.ndarray,
-        prompt_sr: int,
-        *,
-        source_text: str | None = None,
-        durations: Any = None,
-        seed: int = 0,
-    ) -> tuple[np.ndarray, int]:
-        """Zero-shot voice conversion: the source's words and timing in the prompt speaker's voice.
-
-        Source-aware diffusion (module doc): ODE-encode the source latent under the source condition
-        (content + the source as its own prompt), decode under the target condition (same content + the
-        target prompt). The content comes from ``source_text`` (required: the model's content input is
-        phonemes), expanded by the source-prompted predicted durations rescaled to the source's T
-        frames, or by ``durations`` [L] (frames, summing to T). Returns (wav [T · hop] float32, codec
-        rate); metadata in :attr:`last_info`.
-        """
-        if source_text is None or not str(source_text).strip():
-            raise SynthesisError("convert: source_text is required (the transcript of the source audio builds the content condition)")
-        ids = self._ids(self.phonemize(source_text, "source_text"), "source_text")
-        z_src = self.encode_audio(source_wav, source_sr, name="source", min_seconds=0.1)
-        z_tgt = self._prompt(prompt_wav, prompt_sr)
-        wav, info = self._source_aware(z_src, ids, z_tgt, durations, seed)
-        self.last_info = {"mode": "vc", "prompt_frames": int(z_tgt.shape[-1]), "sample_rate": self.sample_rate, **info}
-        return wav, self.sample_rate
-
-    def enhance(
-        self,
-        noisy_wav: np.ndarray,
-        sr: int,
-        *,
-        text: str,
-        clean_prompt_wav: np.ndarray | None = None,
-        clean_prompt_sr: int | None = None,
-        durations: Any = None,
-        seed: int = 0,
-    ) -> tuple[np.ndarray, int]:
-        """Zero-shot speech enhancement by source-aware diffusion (module doc).
-
-        The noisy recording is ODE-encoded under its own condition (content of ``text`` + the noisy
-        audio as prompt) and decoded under the condition prompted by ``clean_prompt_wav`` (a clean
-        recording of the same speaker; default the noisy input itself, leaving the cleaning to the
-        model's prior over clean speech). ``clean_prompt_sr`` defaults to ``sr``. Returns
-        (wav [T · hop] float32, codec rate) with T the noisy input's frames.
-        """
-        ids = self._ids(self.phonemize(text, "text"), "text")
-        z_src = self.encode_audio(noisy_wav, sr, name="noisy", min_seconds=0.1)
-        if clean_prompt_wav is None:
-            z_tgt = z_src if self.max_prompt_seconds is None else self._prompt(noisy_wav, sr, "noisy")
-        else:
-            z_tgt = self._prompt(clean_prompt_wav, sr if clean_prompt_sr is None else clean_prompt_sr, "clean_prompt")
-        wav, info = self._source_aware(z_src, ids, z_tgt, durations, seed)
-        self.last_info = {"mode": "se", "prompt_frames": int(z_tgt.shape[-1]), "sample_rate": self.sample_rate,
-                          "clean_prompt": clean_prompt_wav is not None, **info}
-        return wav, self.sample_rate
 
     def __repr__(self) -> str:
         return (f"NS2Synthesizer(name={self.name!r}, sampler={self.sampler!r}, language={self.language!r}, "
