@@ -58,7 +58,6 @@ import contextlib
 import functools
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -72,6 +71,7 @@ from ns2.inference import NS2Synthesizer
 from ns2.inference.checkpoint import make_record, plain
 from ns2.inference.samplers import NS2_TAU, get_sampler
 from ns2.lit.figures import log_mel, synthesis_image
+from ns2.lit.finetune import check_base, freeze_except, load_base, same_codec
 from ns2.lit.media import log_media, media_loggers
 from ns2.lit.optim import InverseSqrtSchedule, clip_gradients, ema_decay_at, update_ema
 from ns2.losses.ns2 import DEFAULT_WEIGHTS, NS2Loss
@@ -83,7 +83,6 @@ __all__ = [
     "BATCH_KEYS",
     "net_kwargs",
     "prompt_latents",
-    "freeze_except",
 ]
 
 log = logging.getLogger(__name__)
@@ -165,47 +164,6 @@ def _sampler_settings(spec: Mapping[str, Any] | None, default: Mapping[str, Any]
     return settings
 
 
-def freeze_except(net: nn.Module, trainable: Sequence[str]) -> list[str]:
-    """Freeze every parameter of ``net`` outside the submodules named in ``trainable`` (direct children
-    such as ``prompt_encoder``, ``diffusion``); returns the frozen children's names. Raises ValueError
-    for a name that is not a child holding parameters."""
-    children = {name: m for name, m in net.named_children() if any(True for _ in m.parameters())}
-    unknown = sorted(set(trainable) - set(children))
-    if unknown or not trainable:
-        raise ValueError(f"NS2Lit: trainable {sorted(trainable)}: expected a non-empty subset of {sorted(children)}")
-    frozen = []
-    for name, m in children.items():
-        keep = name in trainable
-        m.requires_grad_(keep)
-        if not keep:
-            frozen.append(name)
-    return frozen
-
-
-def _load_base(path: str | Path) -> tuple[Any, dict[str, Any]]:
-    """The NS2 checkpoint (training ``.ckpt`` or exported ``.pt``) a fine-tune starts from, and its
-    network's constructor arguments."""
-    from ns2.inference.checkpoint import _read, load_ns2_checkpoint
-
-    return load_ns2_checkpoint(path), plain(_read(Path(path), "cpu")["ns2"]["net"])
-
-
-def _same_codec(a: Codec, kwargs: Any, state: Mapping[str, Any]) -> bool:
-    """Whether codec ``a`` has constructor ``kwargs`` and weights ``state``."""
-    own = a.state_dict()
-    return plain(kwargs) == plain(a.kwargs) and set(state) == set(own) and all(
-        torch.equal(state[k].to(v.device), v) for k, v in own.items() if isinstance(state.get(k), torch.Tensor))
-
-
-def _check_base(base: Any, base_kw: Mapping[str, Any], kw: Mapping[str, Any], codec: Codec, path: Any) -> None:
-    if plain(dict(base_kw)) != plain(dict(kw)):
-        raise ValueError(f"NS2Lit: init_from={path} has the network {dict(base_kw)}, not model.net {dict(kw)}; "
-                         "set model.net=null to take the checkpoint's")
-    if codec is not base.codec and not _same_codec(codec, base.codec.kwargs, base.codec.state_dict()):
-        raise ValueError(f"NS2Lit: init_from={path} was trained with another codec than the one given; "
-                         "drop codec.source to take the checkpoint's")
-
-
 # --- the module --------------------------------------------------------------------------------------
 class NS2Lit(L.LightningModule):
     """NaturalSpeech 2 training (module docstring).
@@ -267,7 +225,7 @@ class NS2Lit(L.LightningModule):
         trainable: Sequence[str] | None = None,
     ):
         super().__init__()
-        base, base_kw = _load_base(init_from) if init_from else (None, None)
+        base, base_kw = load_base(init_from) if init_from else (None, None)
         if base is not None:
             net = dict(base_kw) if net is None else net
             if codec is None:
@@ -298,7 +256,7 @@ class NS2Lit(L.LightningModule):
         self.net_kwargs = kw
         self.net = NaturalSpeech2(**kw)
         if base is not None:
-            _check_base(base, base_kw, kw, codec, init_from)
+            check_base(base, base_kw, kw, codec, init_from)
             self.net.load_state_dict(base.net.state_dict())
         self.init_from = None if init_from is None else str(init_from)
         self.trainable = None if trainable is None else [str(t) for t in trainable]
@@ -666,7 +624,7 @@ class NS2Lit(L.LightningModule):
         if plain(rec.get("net")) != plain(self.net_kwargs):
             raise ValueError(f"NS2Lit: the checkpoint's network {rec.get('net')} differs from model.net {self.net_kwargs}")
         codec = rec.get("codec") or {}
-        if not _same_codec(self.codec, codec.get("kwargs"), codec.get("state_dict") or {}):
+        if not same_codec(self.codec, codec.get("kwargs"), codec.get("state_dict") or {}):
             raise ValueError("NS2Lit: the checkpoint was trained with another codec than codec.source; "
                              "resume with the codec file it was trained with")
 

@@ -10,7 +10,7 @@ from ns2_lit_helpers import TINY_NET
 from ns2.codec import load_codec
 from ns2.data.datamodule import TTSDataModule
 from ns2.lit import NS2Lit, load_ns2_checkpoint
-from ns2.lit.ns2 import freeze_except
+from ns2.lit.finetune import freeze_except
 
 FIELDS = ["phonemes", "durations", "f0", "codes"]
 
