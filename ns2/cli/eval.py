@@ -27,8 +27,8 @@ def expand_aliases(argv: list[str]) -> list[str]:
     return out
 
 
-@hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
-def _main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig, command: str = "ns2 eval") -> None:
+    """Score, then report (``ns2 eval`` and ``ns2 compare`` differ only in their top config)."""
     from ns2.eval.protocol import ProtocolError
     from ns2.eval.runner import run_eval
     from ns2.metrics import BackboneChecksumError, MissingBackboneError
@@ -37,11 +37,16 @@ def _main(cfg: DictConfig) -> None:
     try:
         result = run_eval(cfg)
     except MissingBackboneError as e:
-        raise SystemExit(f"ns2 eval: {e} (fallbacks=true)") from None
+        raise SystemExit(f"{command}: {e} (fallbacks=true)") from None
     except (BackboneChecksumError, ProtocolError, FileNotFoundError) as e:
-        raise SystemExit(f"ns2 eval: {e}") from None
+        raise SystemExit(f"{command}: {e}") from None
     if "report" in result:
         log.info("report: %s", result["report"]["markdown"])
+
+
+@hydra.main(version_base="1.3", config_path=config_dir(), config_name="eval")
+def _main(cfg: DictConfig) -> None:
+    run(cfg)
 
 
 def main() -> None:

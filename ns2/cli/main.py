@@ -13,6 +13,7 @@ COMMANDS: dict[str, str] = {
     "train": "train any LightningModule from an experiment config (codec, aligner, ns2, ...)",
     "synth": "synthesize speech from text and a speech prompt with a trained checkpoint",
     "eval": "score systems on a test list: speaker similarity, WER, prosody, MOS proxies",
+    "compare": "the paper's comparison on one list: ground truth, codec resynthesis, NS2 and baselines, paired CIs vs NS2",
     "summary": "print a prepared corpus's summary and codec/model parameter counts",
     "bench": "speed and memory benchmarks, written under experiments/",
     "app": "the demo page (Gradio) over checkpoints: text + prompt -> audio side by side, VC and SE tabs",

@@ -1,11 +1,11 @@
-"""What the metrics need besides the synthesis: phoneme alignments and the codec-resynthesised prompt.
+"""What the metrics need besides the synthesis: phoneme alignments (the codec-resynthesised prompt of SIM-r:
+:class:`ns2.inference.systems.CodecResynthesis`).
 
 - :func:`manifest_alignment`: the phoneme durations of a manifest utterance (non-phone symbols such as
   word boundaries, punctuation and stress marks dropped: they cover no frame of their own), optionally
   cropped to a time window (a cropped prompt: phonemes cut by the window keep the frames inside it).
 - :class:`AlignerDurations`: durations of any audio from a trained aligner checkpoint
   (:mod:`ns2.data.aligner.infer`) and the phonemes of its text.
-- :class:`CodecResynthesis`: ``decode(encode(prompt))`` with a codec (SIM-r's reference).
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from ns2.data.manifest import Utterance
 from ns2.metrics.audio import resample
 from ns2.metrics.prosody import Alignment
 
-__all__ = ["AlignerDurations", "CodecResynthesis", "crop_alignment", "manifest_alignment"]
+__all__ = ["AlignerDurations", "crop_alignment", "manifest_alignment"]
 
 
 @functools.lru_cache(maxsize=1)
@@ -91,35 +91,3 @@ class AlignerDurations:
         from ns2.metrics.backbones import sha256_file
 
         return {"checkpoint": self.checkpoint, "sha256": sha256_file(self.checkpoint), "frame_rate": self.frame_rate}
-
-
-class CodecResynthesis:
-    """``wav [S] at sr -> decode(encode(wav)) [S] at sr`` with a codec checkpoint, DAC file or release name."""
-
-    def __init__(self, source: str | os.PathLike, device: str = "cpu", n_q: int | None = None) -> None:
-        from ns2.codec.load import load_any_codec
-
-        self.source = str(source)
-        self.codec = load_any_codec(source).to(device).eval()
-        self.device = device
-        self.n_q = n_q
-
-    def __call__(self, wav: np.ndarray, sr: int) -> np.ndarray:
-        import torch
-
-        x = resample(np.asarray(wav, dtype=np.float32), sr, int(self.codec.sample_rate))
-        with torch.inference_mode():
-            t = torch.from_numpy(x)[None, None].to(self.device)
-            codes = self.codec.encode(t, self.n_q)
-            y = self.codec.decode_codes(codes, length=t.shape[-1])[0, 0].float().cpu().numpy()
-        return resample(y, int(self.codec.sample_rate), sr)
-
-    def describe(self) -> dict[str, Any]:
-        import os.path
-
-        out: dict[str, Any] = {"source": self.source, "sample_rate": int(self.codec.sample_rate), "n_q": self.n_q}
-        if os.path.isfile(self.source):
-            from ns2.metrics.backbones import sha256_file
-
-            out["sha256"] = sha256_file(self.source)
-        return out

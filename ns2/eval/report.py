@@ -45,6 +45,10 @@ SUMMARY_COLUMNS = ("test_set", "system", "metric", "mean", "ci_low", "ci_high", 
 PAIR_COLUMNS = ("test_set", "system", "baseline", "metric", "mean_diff", "ci_low", "ci_high", "n", "n_nan",
                 "n_only_system", "n_only_baseline", "p_diff_gt_0", "higher_is_better", "better")
 NAN = float("nan")
+#: Real-time factor (synthesis seconds / output seconds, measured by the harness around ``synthesize``) as
+#: one more row per system; not recorded for systems that look their outputs up (ground truth, folders).
+SPEED = {"name": "speed", "keys": ["rtf"], "backbone": "wall clock of the scoring machine", "requested_as": [],
+         "higher_is_better": {"rtf": False}}
 
 
 # --- per-item outcome ---------------------------------------------------------------------------
@@ -54,6 +58,9 @@ def _outcome(rec: Mapping[str, Any] | None, metric: str, key: str) -> tuple[str,
         return "unscored", NAN
     if rec.get("status") != "ok" or metric in (rec.get("metric_errors") or {}):
         return "failed", NAN
+    if metric == SPEED["name"]:  # the record's own timing, not a metric's score
+        v = rec.get(key)
+        return ("skipped", NAN) if v is None else ("value", float(v))
     if metric in (rec.get("skipped") or {}):
         return "skipped", NAN
     vals = (rec.get("scores") or {}).get(metric)
@@ -124,12 +131,17 @@ def pair_rows(sets: Sequence[TestSet], labels: Sequence[str], records: Mapping[t
               metrics: Sequence[Mapping[str, Any]], boot: Mapping[str, Any], pairs: str = "all",
               fail_threshold: float = 0.5) -> list[dict]:
     """Paired bootstrap of ``system - baseline`` per key (``pairs``: ``all`` ordered pairs i < j with the
-    earlier system as baseline, or ``first``: every system against the first)."""
-    if pairs not in ("all", "first", "none"):
-        raise ValueError(f"report.pairs: expected all, first or none, got {pairs!r}")
+    earlier system as baseline, ``first``: every system against the first, or a system's label: every
+    other system against that one, e.g. ``ns2``)."""
+    if pairs not in ("all", "first", "none") and pairs not in labels:
+        raise ValueError(f"report.pairs: expected all, first, none or one of the systems {list(labels)}, got {pairs!r}")
     if pairs == "none" or len(labels) < 2:
         return []
-    combos = list(combinations(labels, 2)) if pairs == "all" else [(labels[0], b) for b in labels[1:]]
+    if pairs == "all":
+        combos = list(combinations(labels, 2))
+    else:
+        base = labels[0] if pairs == "first" else pairs
+        combos = [(base, b) for b in labels if b != base]
     rows = []
     for ts in sets:
         for baseline, system in combos:
@@ -373,8 +385,8 @@ def write_report(out: str | Path, sets: Sequence[TestSet], labels: Sequence[str]
             records[(ts.name, label)] = {k: v for k, v in recs.items() if k in wanted}
             dups[f"{ts.name}/{label}"] = {"records": len(recs), "duplicates_dropped": dropped,
                                           "outside_list": len(set(recs) - wanted)}
-    rows = summary_rows(sets, labels, records, mlist, boot, thr)
-    prow = pair_rows(sets, labels, records, mlist, boot, str(rcfg.get("pairs", "all")), thr)
+    rows = summary_rows(sets, labels, records, mlist + [SPEED], boot, thr)
+    prow = pair_rows(sets, labels, records, mlist + [SPEED], boot, str(rcfg.get("pairs", "all")), thr)
     prov = {
         "commit": git_commit(), "written": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "protocol": {"name": (conf.get("protocol") or {}).get("name"),

@@ -256,8 +256,9 @@ def score_item(system: Any, label: str, ts: TestSet, item: ProtocolItem, scorer:
         rec["synth_seconds"] = round(time.perf_counter() - t0, 4)
         return rec
     synth_seconds = time.perf_counter() - t0
-    rec.update(synth_seconds=round(synth_seconds, 4), output_seconds=round(hyp.size / int(sr), 4), output_sr=int(sr),
-               rtf=round(synth_seconds / max(hyp.size / int(sr), 1e-9), 5))
+    rec.update(synth_seconds=round(synth_seconds, 4), output_seconds=round(hyp.size / int(sr), 4), output_sr=int(sr))
+    if not getattr(system, "stores_outputs", False):  # a look-up's time is no synthesis speed
+        rec["rtf"] = round(synth_seconds / max(hyp.size / int(sr), 1e-9), 5)
     if audio_dir is not None:
         import soundfile as sf
 
@@ -336,7 +337,7 @@ def run_eval(cfg: Any) -> dict[str, Any]:
                  f" (absent: {', '.join(absent)})" if absent else "")
         resynth = aligner = None
         if (conf.get("sim_r") or {}).get("codec"):
-            from ns2.eval.inputs import CodecResynthesis
+            from ns2.inference.systems import CodecResynthesis
 
             resynth = CodecResynthesis(conf["sim_r"]["codec"], device=str(conf.get("device") or "cpu"),
                                        n_q=conf["sim_r"].get("n_q"))

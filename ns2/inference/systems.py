@@ -2,6 +2,9 @@
 
 - :class:`GroundTruthSystem` returns the recording of the target utterance (the ``gt_wav`` of a test
   item); bound to a test list with :meth:`GroundTruthSystem.bind`, or given ``{id: path}`` directly.
+- :class:`ResynthesisSystem` returns the ground truth passed through a codec, ``decode(encode(gt))``: the
+  codec's ceiling, the "codec resynthesis" row of the papers' tables (:class:`CodecResynthesis`, also
+  the harness's SIM-r reference).
 - :class:`FolderSystem` returns ``<dir>/<id>.wav`` (or ``.flac``/``.ogg``/``.mp3`` as configured): any
   other system's outputs (YourTTS, VALL-E, F5-TTS, Qwen3-TTS ...) named by test-item id.
 
@@ -20,8 +23,9 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 
 from ns2.inference.synthesizer import SynthesisError, Synthesizer
+from ns2.metrics.audio import resample
 
-__all__ = ["FolderSystem", "GroundTruthSystem", "read_output"]
+__all__ = ["CodecResynthesis", "FolderSystem", "GroundTruthSystem", "ResynthesisSystem", "read_output"]
 
 
 def read_output(path: Path, who: str) -> tuple[np.ndarray, int]:
@@ -107,3 +111,55 @@ class FolderSystem(Synthesizer):
         n = sum(1 for p in self.dir.iterdir() if p.suffix in self.extensions) if self.dir.is_dir() else 0
         return {**super().describe(), "dir": str(self.dir), "files": n,
                 "same_timing_as_reference": self.same_timing_as_reference}
+
+
+class CodecResynthesis:
+    """``wav [S] at sr -> decode(encode(wav)) [S] at sr`` with a codec checkpoint, DAC file or release name."""
+
+    def __init__(self, source: str | os.PathLike, device: str = "cpu", n_q: int | None = None) -> None:
+        from ns2.codec.load import load_any_codec
+
+        self.source = str(source)
+        self.codec = load_any_codec(source).to(device).eval()
+        self.device = device
+        self.n_q = n_q
+
+    def __call__(self, wav: np.ndarray, sr: int) -> np.ndarray:
+        import torch
+
+        x = resample(np.asarray(wav, dtype=np.float32), sr, int(self.codec.sample_rate))
+        with torch.inference_mode():
+            t = torch.from_numpy(x)[None, None].to(self.device)
+            codes = self.codec.encode(t, self.n_q)
+            y = self.codec.decode_codes(codes, length=t.shape[-1])[0, 0].float().cpu().numpy()
+        return resample(y, int(self.codec.sample_rate), sr)
+
+    def describe(self) -> dict[str, Any]:
+        import os.path
+
+        out: dict[str, Any] = {"source": self.source, "sample_rate": int(self.codec.sample_rate), "n_q": self.n_q}
+        if os.path.isfile(self.source):
+            from ns2.metrics.backbones import sha256_file
+
+            out["sha256"] = sha256_file(self.source)
+        return out
+
+
+class ResynthesisSystem(GroundTruthSystem):
+    """The ground-truth recording resynthesised by a codec (``codec``: a CodecLit ``.ckpt``, a DAC file or
+    a release name; ``n_q``: the quantisers used, all by default). Same timing as the ground truth."""
+
+    stores_outputs = False
+
+    def __init__(self, codec: str | os.PathLike, n_q: int | None = None, name: str = "resynth", device: str = "cpu",
+                 paths: Mapping[str, str | os.PathLike] | None = None) -> None:
+        super().__init__(paths, name)
+        self.resynth = CodecResynthesis(codec, device=device, n_q=n_q)
+
+    def synthesize(self, text: str, prompt_wav: np.ndarray, prompt_sr: int, *, prompt_text: str | None = None,
+                   score: Any = None, seed: int = 0, utt_id: str | None = None) -> tuple[np.ndarray, int]:
+        gt, sr = super().synthesize(text, prompt_wav, prompt_sr, utt_id=utt_id)
+        return self.resynth(gt, sr), sr
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "codec": self.resynth.describe()}

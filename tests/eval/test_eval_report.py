@@ -73,6 +73,11 @@ def test_paired_bootstrap_on_a_known_difference():
     assert same[0]["mean_diff"] == 0.0 and same[0]["better"] == "neither"
     first = pair_rows([ts], ["a", "b", "c"], recs, [METRIC], BOOT, pairs="first")
     assert [(r["system"], r["baseline"]) for r in first] == [("b", "a"), ("c", "a")]
+    against_b = pair_rows([ts], ["a", "b", "c"], recs, [METRIC], BOOT, pairs="b")  # e.g. every system vs ns2
+    assert [(r["system"], r["baseline"]) for r in against_b] == [("a", "b"), ("c", "b")]
+    assert against_b[0]["mean_diff"] == pytest.approx(-true)
+    with pytest.raises(ValueError, match=r"report.pairs: expected all, first, none or one of the systems \['a', 'b'\], got 'ns2'"):
+        pair_rows([ts], ["a", "b"], recs, [METRIC], BOOT, pairs="ns2")
 
 
 def test_journal_torn_tail_and_dedup(tmp_path):

@@ -95,7 +95,7 @@ def test_report_has_every_column(mini, mini_list, tmp_path):
     summary = rows(out / "summary.csv")
     from ns2.metrics.prosody import GT_KEYS, PROMPT_KEYS
 
-    keys = {"test_loudness_db", *PROMPT_KEYS, *GT_KEYS}
+    keys = {"test_loudness_db", *PROMPT_KEYS, *GT_KEYS, "rtf"}
     assert {(r["system"], r["metric"]) for r in summary} == {(s, k) for s in ("groundtruth", "scripted") for k in keys}
     for r in summary:
         assert all(r[c] != "" for c in SUMMARY_COLUMNS if c not in ("fallback_for", "higher_is_better"))
@@ -103,6 +103,9 @@ def test_report_has_every_column(mini, mini_list, tmp_path):
     gt = {r["metric"]: r for r in summary if r["system"] == "groundtruth"}
     assert float(gt["pitch_corr"]["mean"]) == pytest.approx(1.0) and float(gt["f0_rmse_cents"]["mean"]) == 0.0
     sc = {r["metric"]: r for r in summary if r["system"] == "scripted"}
+    # the real-time factor: timed for a system that synthesizes, not for one that looks outputs up
+    assert int(sc["rtf"]["n"]) == 3 and float(sc["rtf"]["mean"]) > 0 and sc["rtf"]["backbone"].startswith("wall clock")
+    assert int(gt["rtf"]["n_skipped"]) == 3
     assert float(sc["test_loudness_db"]["mean"]) == pytest.approx(float(gt["test_loudness_db"]["mean"]) - 6.0206, abs=1e-3)
     pairs = {p["metric"]: p for p in rows(out / "pairs.csv")}
     assert float(pairs["test_loudness_db"]["mean_diff"]) == pytest.approx(-6.0206, abs=1e-3)

@@ -1,14 +1,18 @@
 """Lookup systems (ground truth, folder) and instantiating systems from their configs."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 
+from ns2.codec.load import load_any_codec
 from ns2.eval.protocol import ProtocolItem
 from ns2.eval.runner import make_system, system_labels
 from ns2.inference.synthesizer import SynthesisError
-from ns2.inference.systems import FolderSystem, GroundTruthSystem
+from ns2.inference.systems import FolderSystem, GroundTruthSystem, ResynthesisSystem
 
 SR = 16000
 PROMPT = np.zeros(SR, dtype=np.float32)
@@ -32,6 +36,27 @@ def test_groundtruth_bound_to_items(tmp_path):
     with pytest.raises(SynthesisError, match="utt_id"):
         gt.synthesize("t", PROMPT, SR)
     assert gt.same_timing_as_reference and gt.describe()["items"] == 1
+
+
+def test_resynthesis_is_the_codec_round_trip_of_the_ground_truth(tmp_path):
+    codec_file = Path(__file__).parents[1] / "codec" / "fixtures" / "dac_tiny_16k.pth"
+    t = np.arange(int(0.5 * SR)) / SR
+    sf.write(tmp_path / "a.wav", (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32), SR)
+    items = [ProtocolItem("a", "t", "p.wav", "s", gt_wav="a.wav")]
+    system = make_system({"_target_": "ns2.inference.systems.ResynthesisSystem", "codec": str(codec_file), "n_q": 2})
+    system.bind(items, tmp_path)
+    y, sr = system.synthesize("t", PROMPT, SR, utt_id="a")
+    gt, _ = sf.read(tmp_path / "a.wav", dtype="float32")
+    codec = load_any_codec(codec_file).eval()
+    with torch.inference_mode():
+        x = torch.from_numpy(gt)[None, None]
+        want = codec.decode_codes(codec.encode(x, 2), length=x.shape[-1])[0, 0].numpy()
+    assert sr == SR and y.shape == gt.shape and np.allclose(y, want, atol=1e-5)
+    assert not np.allclose(y, gt, atol=1e-3)  # it is the codec's copy, not the recording
+    assert system.same_timing_as_reference and not system.stores_outputs
+    assert system.describe()["codec"]["n_q"] == 2
+    with pytest.raises(SynthesisError, match="no ground-truth recording"):
+        system.synthesize("t", PROMPT, SR, utt_id="b")
 
 
 def test_folder_outputs_missing_and_unreadable(tmp_path):
