@@ -164,6 +164,24 @@ def _sampler_settings(spec: Mapping[str, Any] | None, default: Mapping[str, Any]
     return settings
 
 
+def compile_boxes(net: nn.Module, settings: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Opt-in ``torch.compile`` of the training network's boxes, in place (``nn.Module.compile``: the
+    parameters and state-dict keys stay as they are, so checkpoints do not change). ``settings``:
+    ``{modules: [diffusion, ...], **torch.compile arguments}`` (e.g. ``mode``, ``backend``, ``dynamic``);
+    None or ``{}`` compiles nothing. Returns the settings as applied."""
+    if not settings:
+        return None
+    opts = plain(dict(settings))
+    modules = [str(m) for m in opts.pop("modules", ["diffusion"])]
+    children = dict(net.named_children())
+    unknown = sorted(set(modules) - set(children))
+    if unknown or not modules:
+        raise ValueError(f"NS2Lit: compile.modules {modules}: expected a non-empty subset of {sorted(children)}")
+    for name in modules:
+        children[name].compile(**opts)
+    return {"modules": modules, **opts}
+
+
 # --- the module --------------------------------------------------------------------------------------
 class NS2Lit(L.LightningModule):
     """NaturalSpeech 2 training (module docstring).
@@ -223,6 +241,7 @@ class NS2Lit(L.LightningModule):
         val_with_ema: bool = True,
         init_from: str | None = None,
         trainable: Sequence[str] | None = None,
+        compile: Mapping[str, Any] | None = None,
     ):
         super().__init__()
         base, base_kw = load_base(init_from) if init_from else (None, None)
@@ -266,6 +285,7 @@ class NS2Lit(L.LightningModule):
         self.ema.load_state_dict(self.net.state_dict())
         self.ema.eval().requires_grad_(False)
         self.codec = codec
+        self.compile_settings = compile_boxes(self.net, compile)
 
         sde_settings = {"beta_min": 0.05, "beta_max": 20.0, "schedule": "linear", **plain(dict(sde or {}))}
         self.sde = VPSDE(**sde_settings)
@@ -343,6 +363,7 @@ class NS2Lit(L.LightningModule):
             "val_with_ema": self.val_with_ema,
             "init_from": self.init_from,
             "trainable": self.trainable,
+            "compile": self.compile_settings,
         })
 
     # --- modes: the codec and the EMA network never train ------------------------------------------------

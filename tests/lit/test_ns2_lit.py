@@ -148,6 +148,22 @@ def test_bf16_autocast_runs_the_network_only(corpus):
         torch.testing.assert_close(low[k], full[k], rtol=0.1, atol=0.05, msg=k)
 
 
+@pytest.mark.parametrize("backend", ["eager", pytest.param("inductor", marks=pytest.mark.slow)])
+def test_compile_switch_keeps_losses_and_checkpoint_keys(corpus, backend):
+    plain_lit = make_lit(corpus).eval()
+    lit = make_lit(corpus, compile={"modules": ["diffusion", "prompt_encoder"], "backend": backend}).eval()
+    assert lit.net.diffusion._compiled_call_impl is not None and lit.net.duration_predictor._compiled_call_impl is None
+    assert list(lit.state_dict()) == list(plain_lit.state_dict())  # checkpoints load either way
+    assert lit.config()["compile"] == {"modules": ["diffusion", "prompt_encoder"], "backend": backend}
+    batch = first_batch(corpus)
+    _, t, noise = fixed_inputs(lit, batch)
+    got, want = lit.compute_losses(batch, t=t, noise=noise), plain_lit.compute_losses(batch, t=t, noise=noise)
+    for k in want:
+        torch.testing.assert_close(got[k], want[k], rtol=1e-5, atol=1e-5, msg=k)
+    with pytest.raises(ValueError, match=r"compile.modules \['difusion'\]: expected a non-empty subset of"):
+        make_lit(corpus, compile={"modules": ["difusion"]})
+
+
 def test_prompt_span_is_excluded_from_the_diffusion_losses(corpus):
     lit = make_lit(corpus).eval()
     batch = first_batch(corpus)
