@@ -12,7 +12,7 @@ from pathlib import Path
 import hydra
 import torch
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from ns2.cli.common import config_dir, git_commit, setup_logging
 from ns2.utils.io import atomic_open, write_json
@@ -31,6 +31,7 @@ def _choice(group: str) -> str:
 def _ns2_net(cfg: DictConfig):
     latent_dim = cfg.codec.latent_dim if cfg.get("codec") is not None and "latent_dim" in cfg.codec else cfg.latent_dim
     extra = {"codec": None} if "codec" in cfg.model.net else {}
+    torch.manual_seed(int(cfg.seed))  # the same weights each run: predicted lengths, and so the timed shapes, repeat
     return instantiate(cfg.model.net, latent_dim=latent_dim, **extra)
 
 
@@ -129,8 +130,8 @@ def run_bench(cfg: DictConfig) -> dict:
             raise SystemExit("ns2 bench target=ns2: no model selected; pass model=ns2 [model/scale=tiny|small|paper]")
         result = bench_ns2(_ns2_net(cfg), batch_size=cfg.batch_size, phonemes=cfg.phonemes, frames=cfg.frames,
                            prompt_frames=cfg.prompt_frames, repeats=cfg.repeats, device=cfg.device, seed=cfg.seed,
-                           autocast=cfg.autocast)
-        name = cfg.name or f"ns2_{_choice('model/scale')}"
+                           autocast=cfg.autocast, compile=OmegaConf.to_container(cfg.compile) if cfg.compile else None)
+        name = cfg.name or f"ns2_{_choice('model/scale')}" + ("_compiled" if cfg.compile else "")
     else:
         raise SystemExit(f"ns2 bench: unknown target {cfg.target!r}; expected codec, ns2 or suite")
     result = {"benchmark": cfg.target, "commit": git_commit(), **result}

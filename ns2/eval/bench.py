@@ -10,7 +10,7 @@ import platform
 import resource
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -115,11 +115,13 @@ def bench_codec(codec: nn.Module, seconds: float = 10.0, batch_size: int = 1, re
 
 def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: int = 400, prompt_frames: int = 240,
               repeats: int = 3, device: str | torch.device = "cpu", seed: int = 0,
-              autocast: str | None = None) -> dict[str, Any]:
+              autocast: str | None = None, compile: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One training step (forward + backward of the teacher-forced pass) and one denoiser call.
 
     The batch: ``batch_size`` items of ``phonemes`` phonemes, ``frames`` target frames (durations
-    spread evenly) and a ``prompt_frames`` prompt; ``autocast`` = "bf16" times under bfloat16 autocast.
+    spread evenly) and a ``prompt_frames`` prompt; ``autocast`` = "bf16" times under bfloat16 autocast;
+    ``compile`` (NS2Lit's ``model.compile`` settings, e.g. ``{modules: [diffusion]}``) times the boxes
+    under ``torch.compile`` (FLOPs are counted eagerly first; compilation happens in the warm-up calls).
     """
     device = torch.device(device)
     net = net.to(device).train()
@@ -146,20 +148,35 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
             loss = out.z0_hat.float().pow(2).mean() + out.log_duration.float().mean() + out.log_f0.float().mean()
         loss.backward()
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    t_train = time_fn(train_step, device, repeats)
-    train_mem = _peak_memory_mb(device)
-    train_flops = count_flops(train_step)
-    peak = matmul_throughput(device)
-    net.eval()
-    with torch.inference_mode(), ctx():
-        cond = net.infer_condition(ph, batch["phoneme_mask"], batch["z_prompt"], batch["prompt_mask"])
-        denoise = net.denoiser(cond.cond, cond.frame_mask, cond.prompt_hidden, cond.prompt_mask)
+    def denoiser_call():
+        net.eval()
+        with torch.inference_mode(), ctx():
+            cond = net.infer_condition(ph, batch["phoneme_mask"], batch["z_prompt"], batch["prompt_mask"])
+            denoise = net.denoiser(cond.cond, cond.frame_mask, cond.prompt_hidden, cond.prompt_mask)
         z = torch.randn(B, D, int(cond.cond.shape[-1]), generator=g).to(device)
         tt = torch.full((B,), 0.5, device=device)
-        t_denoise = time_fn(lambda: denoise(z, tt), device, repeats)
-        denoise_flops = count_flops(lambda: denoise(z, tt))
+        net.train()
+
+        def call():
+            with torch.inference_mode(), ctx():
+                return denoise(z, tt)
+        return call, int(cond.cond.shape[-1])
+
+    train_flops = count_flops(train_step)
+    denoise, sampled = denoiser_call()
+    denoise_flops = count_flops(denoise)
+    if compile:
+        from ns2.lit.ns2 import compile_boxes
+
+        compile = compile_boxes(net, compile)
+    warmup = 2 if compile else 1  # compilation (and the recompile for eval mode) stays out of the timing
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t_train = time_fn(train_step, device, repeats, warmup=warmup)
+    train_mem = _peak_memory_mb(device)
+    peak = matmul_throughput(device)
+    net.eval()
+    t_denoise = time_fn(denoise, device, repeats, warmup=warmup)
     return {
         "params": _params(net),
         "batch_size": B,
@@ -167,11 +184,12 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
         "frames": T,
         "prompt_frames": Tp,
         "autocast": autocast or "fp32",
+        "compile": compile or None,
         "repeats": repeats,
         "train_step_s": t_train,
         "train_frames_per_s": B * T / t_train,
         "denoise_call_ms": 1000 * t_denoise,
-        "sampled_frames": int(cond.cond.shape[-1]),
+        "sampled_frames": sampled,
         "train_step_gflops": train_flops / 1e9,
         "denoise_call_gflops": denoise_flops / 1e9,
         "matmul_gflops_per_s": peak / 1e9,

@@ -60,3 +60,14 @@ def test_suite_writes_every_benchmark_and_a_table(compose, tmp_path):
     assert r["prep_f0"]["f0_audio_s_per_s_per_core"] > 0
     table = (tmp_path / "suite_cpu.md").read_text()
     assert saved["commit"] in table and table.count("\n| ") == 1 + len(r)
+
+
+def test_bench_times_the_compiled_boxes_with_the_eager_flop_count(compose, tmp_path):
+    shape = ["target=ns2", "model=ns2", "model/scale=tiny", "codec=tiny", "repeats=1", "batch_size=2", "frames=80",
+             "phonemes=20", "prompt_frames=40", f"out_dir={tmp_path}"]
+    eager = run_bench(compose("bench", [*shape, "name=eager"]))
+    compiled = run_bench(compose("bench", [*shape, "name=compiled", "compile={modules: [diffusion], backend: eager}"]))
+    assert eager["compile"] is None and compiled["compile"] == {"modules": ["diffusion"], "backend": "eager"}
+    assert compiled["train_step_gflops"] == pytest.approx(eager["train_step_gflops"])
+    assert compiled["sampled_frames"] == eager["sampled_frames"]  # the same seeded weights predict the same lengths
+    assert compiled["denoise_call_gflops"] == pytest.approx(eager["denoise_call_gflops"]) and compiled["train_step_s"] > 0
