@@ -22,3 +22,11 @@ def test_bad_scores_name_the_note(notes, msg):
     with pytest.raises(ValueError, match=msg.replace("(", r"\(").replace(")", r"\)")) as e:
         NoteScore(notes, source="x.musicxml", measures=tuple(range(1, len(notes) + 1)))
     assert "\n" not in str(e.value)
+
+
+def test_music21_lazy_import(monkeypatch):
+    import sys
+    from ns2.data.singing.notes import require_music21
+    monkeypatch.setitem(sys.modules, "music21", None)
+    with pytest.raises(ImportError, match=r"pip install 'ns2\[singing\]'"):
+        require_music21()

@@ -73,3 +73,12 @@ def validate(score: NoteScore) -> None:
                 raise ValueError(f"{_where(score, i)}: pitch {hz:.1f} Hz (MIDI {n.pitch}), expected "
                                  f"{MIN_HZ:.0f}-{MAX_HZ:.0f} Hz")
         prev_end = n.onset + n.duration
+
+
+def require_music21():
+    """Import music21 lazily; one line naming the extra to install when it is missing."""
+    try:
+        import music21
+    except ImportError:
+        raise ImportError("music21 is not installed: pip install 'ns2[singing]'") from None
+    return music21
