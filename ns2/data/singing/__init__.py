@@ -1,0 +1,1 @@
+"""Musical scores for singing synthesis: note types and their validation."""
