@@ -1,4 +1,4 @@
-"""Systems that look their outputs up instead of computing them: ground truth and a folder of files.
+"""Reference systems: the ground truth, its codec resynthesis, and a folder of another system's files.
 
 - :class:`GroundTruthSystem` returns the recording of the target utterance (the ``gt_wav`` of a test
   item); bound to a test list with :meth:`GroundTruthSystem.bind`, or given ``{id: path}`` directly.

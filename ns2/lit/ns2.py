@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import logging
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -92,11 +93,11 @@ NET_TARGETS = ("ns2.models.ns2.NaturalSpeech2", "ns2.models.ns2.model.NaturalSpe
 DEFAULT_SAMPLER = {"name": "dpm_solver_pp", "steps": 10, "tau": NS2_TAU}  # configs/model/ns2.yaml: why
 DEFAULT_VAL_SAMPLER = {"name": "dpm_solver_pp", "steps": 10, "tau": NS2_TAU}
 FIELDS = {"phonemes", "durations", "f0", "codes"}
-# NS2Loss's settings beyond weights/score_weighting/ce_rvq_checkpoint, with this module's defaults (the
-# paper's): the CE-RVQ sum over quantisers, measured in the latent space, no temperature (τ = 1, not
-# learned); the prompt span excluded from the duration and pitch losses.
-LOSS_DEFAULTS = {"ce_rvq_reduction": "sum", "ce_rvq_metric": "latent", "ce_rvq_temperature": 1.0,
-                 "ce_rvq_learn_temperature": False, "prompt_in_prosody_losses": False}
+# NS2Loss's settings and their defaults (the paper's: CE-RVQ summed over quantisers in the latent space, no
+# temperature, the prompt span left out of the duration and pitch losses), read from its signature so they
+# are written once; this module trains with the noise-weighted score loss.
+LOSS_DEFAULTS = {**{k: p.default for k, p in inspect.signature(NS2Loss).parameters.items() if k not in ("weights", "sde")},
+                 "score_weighting": "noise"}
 
 
 # --- pieces usable on their own ----------------------------------------------------------------------
@@ -290,8 +291,7 @@ class NS2Lit(L.LightningModule):
         sde_settings = {"beta_min": 0.05, "beta_max": 20.0, "schedule": "linear", **plain(dict(sde or {}))}
         self.sde = VPSDE(**sde_settings)
         self.sde_settings = sde_settings
-        loss_settings = {"weights": dict(DEFAULT_WEIGHTS), "score_weighting": "noise", "ce_rvq_checkpoint": False,
-                         **LOSS_DEFAULTS}
+        loss_settings = {"weights": dict(DEFAULT_WEIGHTS), **LOSS_DEFAULTS}
         given = plain(dict(loss or {}))
         unknown = sorted(set(given) - set(loss_settings))
         if unknown:

@@ -19,7 +19,8 @@ Diffusion loss (NaturalSpeech 2 §3.2), for z_t = ρ(z0, t) + σ_t ε, ρ(z0, t)
   (the ε-prediction loss of Grad-TTS and of public NS2 code).
 * :func:`ce_rvq_loss`: for quantiser j, r_j = ẑ0 − Σ_{i<j} e_i (ground-truth embeddings), logits =
   ``codec.codebook_logits(r_j, j, metric) / τ`` (negative squared distances in the latent space to the
-  codes' embeddings, the paper's; or as the quantiser measures them; over a temperature τ), cross-entropy with the ground-truth code, a mean over valid frames per quantiser;
+  codes' embeddings, the paper's; or as the quantiser measures them; over a temperature τ),
+  cross-entropy with the ground-truth code, a mean over valid frames per quantiser;
   the quantisers' terms are **summed** (the paper: L_ce-rvq = Σ_j CE_j), or averaged with
   ``reduction="mean"``. λ_ce-rvq = 0.1 multiplies that sum. Chance level (uniform logits) is
   n·ln K for the sum, ln K for the mean.
@@ -167,8 +168,8 @@ def ce_rvq_loss(
     z0_hat: [B, D, T]; codes: [B, n, T] ground-truth codes of the first n ≤ n_q quantisers; ``codec``
     provides ``codebook_logits(residual, j, metric) -> [B, K, T]`` and ``layer_latent(codes_j, j) ->
     [B, D, T]`` (see :class:`ns2.codec.Codec`; ``metric`` ``"latent"``: distances to the codes'
-    latent-space embeddings, the paper's; ``"quantizer"``: the quantiser's own); mask: [B, T]. The logits are divided by ``temperature`` τ (a float
-    or a scalar tensor, e.g. a learned one). Each quantiser's cross-entropy is a mean over valid frames;
+    latent-space embeddings, the paper's; ``"quantizer"``: the quantiser's own); mask: [B, T]. The
+    logits are divided by ``temperature`` τ (a float or a scalar tensor, e.g. a learned one). Each quantiser's cross-entropy is a mean over valid frames;
     ``reduction`` ``"sum"`` (the paper) adds the n quantisers' terms, ``"mean"`` averages them.
     Quantisers are scored one at a time (peak memory of one [B, K, T] logit tensor in the forward
     pass; with ``use_checkpoint`` also in the backward pass, at the cost of recomputing each layer's
