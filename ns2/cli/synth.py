@@ -1,4 +1,4 @@
-"""``ns2 synth``: NaturalSpeech 2 synthesis from a training checkpoint (see configs/synth.yaml).
+"""``ns2 synth``: synthesis from a NaturalSpeech 2 or VALL-E training checkpoint (see configs/synth.yaml).
 
 ::
 
@@ -6,6 +6,7 @@
     ns2 synth ckpt=model.ckpt list=items.jsonl out_dir=outs          # lines {"id", "text", "prompt"}
     ns2 synth ckpt=model.ckpt mode=vc source=a.wav source_text="..." prompt=b.wav out=a_as_b.wav
     ns2 synth ckpt=model.ckpt mode=se source=noisy.wav text="..." [prompt=clean.wav] out=clean.wav
+    ns2 synth ckpt=valle.ckpt text="Hello there." prompt=speaker.wav prompt_text="What the prompt says." out=b.wav
 
 Free-text and path values (``text``, ``source_text``, ``prompt``...) are quoted for Hydra before
 parsing, so commas, brackets and ``=`` in a sentence need no extra shell quoting. Relative paths in a
@@ -34,8 +35,15 @@ MODES = {
     "se": ("source", "text"),
 }
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
-QUOTED_KEYS = ("text", "source_text", "prompt", "source", "ckpt", "out", "list", "out_dir")
-OVERRIDES = ("sampler", "steps", "tau", "duration_scale", "max_prompt_seconds", "device")
+QUOTED_KEYS = ("text", "source_text", "prompt", "prompt_text", "source", "ckpt", "out", "list", "out_dir")
+# each system's synthesizer class and the command-line keys it takes (key -> constructor argument)
+SYSTEMS = {
+    "ns2": ("ns2.inference.ns2:NS2Synthesizer", {k: k for k in ("sampler", "steps", "tau", "duration_scale",
+                                                                "max_prompt_seconds", "device")}),
+    "valle": ("ns2.inference.valle:VALLESynthesizer", {"prompting": "mode", "temperature": "temperature",
+                                                       "top_k": "top_k", "top_p": "top_p",
+                                                       "max_prompt_seconds": "max_prompt_seconds", "device": "device"}),
+}
 
 
 class SynthUsageError(ValueError):
@@ -108,7 +116,7 @@ def read_items(path: Path, mode: str, seed: int) -> tuple[list[dict[str, Any]], 
                 if utt_id in seen:
                     raise SynthUsageError(f"{where}: id {utt_id!r} appears twice")
                 seen.add(utt_id)
-                item = {k: _str(obj.get(k)) for k in ("text", "source_text", "prompt", "source")}
+                item = {k: _str(obj.get(k)) for k in ("text", "source_text", "prompt", "prompt_text", "source")}
                 item.update(id=utt_id, line=n, seed=int(obj.get("seed", seed)))
                 _check_item(item, mode, where, base=path.parent)
                 items.append(item)
@@ -158,7 +166,8 @@ def synth_item(synth: Any, mode: str, item: Mapping[str, Any]) -> tuple[Any, int
     seed = int(item.get("seed", 0))
     if mode == "tts":
         prompt, psr = _read_audio(item["prompt"], "prompt")
-        wav, sr = synth.synthesize(item["text"], prompt, psr, seed=seed, utt_id=item.get("id"))
+        wav, sr = synth.synthesize(item["text"], prompt, psr, prompt_text=item.get("prompt_text"), seed=seed,
+                                   utt_id=item.get("id"))
     elif mode == "vc":
         source, ssr = _read_audio(item["source"], "source")
         prompt, psr = _read_audio(item["prompt"], "prompt")
@@ -179,11 +188,21 @@ def _one_line(e: BaseException) -> str:
 
 # --- the run ----------------------------------------------------------------------------------------
 def load_synthesizer(options: Mapping[str, Any]) -> Any:
-    """The :class:`NS2Synthesizer` of ``ckpt`` with the sampler / device overrides given."""
-    from ns2.inference import NS2Synthesizer
+    """The synthesizer of ``ckpt`` (``system``: ``ns2``, ``valle``, or ``auto``: the checkpoint's kind) with
+    that system's overrides given."""
+    import importlib
 
-    overrides = {k: options[k] for k in OVERRIDES if options.get(k) is not None}
-    return NS2Synthesizer.from_checkpoint(str(options["ckpt"]), **overrides)
+    from ns2.inference.checkpoint import checkpoint_kind
+
+    system = str(options.get("system") or "auto")
+    if system == "auto":
+        system = checkpoint_kind(str(options["ckpt"])) or "ns2"
+    if system not in SYSTEMS:
+        raise SynthUsageError(f"system={system!r}; expected auto or one of {', '.join(SYSTEMS)}")
+    target, keys = SYSTEMS[system]
+    module, cls = target.split(":")
+    overrides = {arg: options[k] for k, arg in keys.items() if options.get(k) is not None}
+    return getattr(importlib.import_module(module), cls).from_checkpoint(str(options["ckpt"]), **overrides)
 
 
 def run_synth(cfg: Mapping[str, Any] | DictConfig, synth: Any = None) -> dict[str, Any]:
@@ -208,7 +227,7 @@ def run_synth(cfg: Mapping[str, Any] | DictConfig, synth: Any = None) -> dict[st
             item["out"] = out_dir / f"{item['id']}.wav"
         log_path: Path | None = out_dir / "synth.jsonl"
     else:
-        item = {k: _str(opt.get(k)) for k in ("text", "source_text", "prompt", "source")}
+        item = {k: _str(opt.get(k)) for k in ("text", "source_text", "prompt", "prompt_text", "source")}
         item.update(id=None, seed=seed)
         _check_item(item, mode, "the command line")
         if not opt.get("out"):
@@ -220,6 +239,9 @@ def run_synth(cfg: Mapping[str, Any] | DictConfig, synth: Any = None) -> dict[st
         t0 = time.perf_counter()
         synth = load_synthesizer(opt)
         print(f"loaded {opt['ckpt']} in {time.perf_counter() - t0:.1f} s: {synth!r}")
+    if mode != "tts" and not hasattr(synth, "convert"):
+        raise SynthUsageError(f"mode={mode}: {type(synth).__name__} does only tts; voice conversion and enhancement "
+                              "are NaturalSpeech 2's (a checkpoint of ns2 train experiment=ns2/...)")
 
     records: list[dict[str, Any]] = list(bad)
     total_audio = total_time = 0.0

@@ -48,6 +48,7 @@ class PromptConfig:
     max_frac: float = 0.5
     min_frames: int = 0
     max_frames: int | None = None
+    at_start: bool = False  # the span starts at frame 0 (a prefix, as VALL-E prompts), else anywhere
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.min_frac <= self.max_frac <= 1.0:
@@ -76,7 +77,7 @@ class PromptConfig:
         if self.max_frames is not None:
             n = min(n, self.max_frames)
         n = min(n, num_frames - 1)
-        start = int(rng.integers(0, num_frames - n + 1))
+        start = 0 if self.at_start else int(rng.integers(0, num_frames - n + 1))
         return start, start + n
 
 

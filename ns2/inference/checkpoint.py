@@ -37,6 +37,9 @@ __all__ = [
     "VERSION",
     "NS2Checkpoint",
     "NS2CheckpointError",
+    "checkpoint_kind",
+    "codec_from_record",
+    "read_record",
     "describe_checkpoint",
     "load_ns2_checkpoint",
     "make_record",
@@ -46,6 +49,8 @@ __all__ = [
 KIND = "ns2"
 VERSION = 1
 EXPECTED = "an NS2 training checkpoint (a .ckpt written by `ns2 train experiment=ns2/...`, with an 'ns2' entry)"
+RECORD_KINDS = ("ns2", "valle")  # the systems whose training checkpoints carry a record
+KIND_NAMES = {"ns2": "an NS2", "valle": "a VALL-E"}
 RECORD_KEYS = ("net", "sde", "sampler", "symbols", "language", "codec", "ema")
 
 
@@ -168,28 +173,62 @@ def describe_checkpoint(obj: Any) -> str:
     return f"a torch file with keys {sorted(map(str, obj))[:8]}"
 
 
-def _read(path: Path, map_location: Any) -> dict[str, Any]:
+def read_record(path: Path, map_location: Any, kind: str = KIND, version: int = VERSION,
+                keys: tuple[str, ...] = RECORD_KEYS, expected: str = EXPECTED) -> dict[str, Any]:
+    """``torch.load(path, weights_only=True)`` of a training checkpoint whose ``obj[kind]`` record is of
+    that ``kind``, of a version <= ``version``, with ``keys``; anything else is one-line
+    :class:`NS2CheckpointError` naming the file and ``expected``. Returns the whole checkpoint."""
     if not path.is_file():
-        raise NS2CheckpointError(f"{path}: no such file; expected {EXPECTED}")
+        raise NS2CheckpointError(f"{path}: no such file; expected {expected}")
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        raise NS2CheckpointError(f"{path}: refused by torch.load(weights_only=True) ({_one_line(e)}); expected {EXPECTED}") from None
+        raise NS2CheckpointError(f"{path}: refused by torch.load(weights_only=True) ({_one_line(e)}); expected {expected}") from None
     except Exception as e:  # noqa: BLE001 - any unreadable file becomes one line
-        raise NS2CheckpointError(f"{path}: not a readable torch file ({_one_line(e)}); expected {EXPECTED}") from None
-    record = obj.get("ns2") if isinstance(obj, Mapping) else None
+        raise NS2CheckpointError(f"{path}: not a readable torch file ({_one_line(e)}); expected {expected}") from None
+    record = obj.get(kind) if isinstance(obj, Mapping) else None
     if record is None:
-        raise NS2CheckpointError(f"{path}: {describe_checkpoint(obj)}, not an NS2 checkpoint; expected {EXPECTED}")
-    if not isinstance(record, Mapping) or record.get("kind") != KIND:
-        kind = record.get("kind") if isinstance(record, Mapping) else type(record).__name__
-        raise NS2CheckpointError(f"{path}: a checkpoint of kind {kind!r}; expected kind {KIND!r}, {EXPECTED}")
-    version = record.get("version")
-    if not isinstance(version, int) or version > VERSION:
-        raise NS2CheckpointError(f"{path}: NS2 checkpoint version {version!r}; this code reads versions <= {VERSION}")
-    missing = [k for k in RECORD_KEYS if k not in record]
+        other = [k for k in RECORD_KINDS if k != kind and isinstance(obj, Mapping) and k in obj]
+        what = f"{KIND_NAMES.get(other[0], other[0])} checkpoint" if other else describe_checkpoint(obj)
+        raise NS2CheckpointError(f"{path}: {what}, not {KIND_NAMES.get(kind, kind)} checkpoint; expected {expected}")
+    if not isinstance(record, Mapping) or record.get("kind") != kind:
+        got = record.get("kind") if isinstance(record, Mapping) else type(record).__name__
+        raise NS2CheckpointError(f"{path}: a checkpoint of kind {got!r}; expected kind {kind!r}, {expected}")
+    got_version = record.get("version")
+    if not isinstance(got_version, int) or got_version > version:
+        raise NS2CheckpointError(f"{path}: {kind} checkpoint version {got_version!r}; this code reads versions <= {version}")
+    missing = [k for k in keys if k not in record]
     if missing:
-        raise NS2CheckpointError(f"{path}: the 'ns2' entry lacks {missing}; expected {EXPECTED}")
+        raise NS2CheckpointError(f"{path}: the {kind!r} entry lacks {missing}; expected {expected}")
     return obj
+
+
+def _read(path: Path, map_location: Any) -> dict[str, Any]:
+    return read_record(path, map_location)
+
+
+def checkpoint_kind(path: str | os.PathLike) -> str | None:
+    """Which system's record a training checkpoint carries (``ns2``, ``valle``...), or None."""
+    try:
+        obj = torch.load(Path(path), map_location="meta", weights_only=True)
+    except Exception:  # noqa: BLE001 - the loader of the right kind reports unreadable files
+        return None
+    return next((k for k in RECORD_KINDS if isinstance(obj, Mapping) and k in obj), None)
+
+
+def codec_from_record(codec_rec: Any, where: str):
+    """The frozen :class:`~ns2.codec.rvq.RVQCodec` of a record's ``codec`` entry ``{class, kwargs, state_dict}``."""
+    from ns2.codec.rvq import RVQCodec
+
+    if not isinstance(codec_rec, Mapping) or codec_rec.get("class") != "RVQCodec":
+        got = codec_rec.get("class") if isinstance(codec_rec, Mapping) else type(codec_rec).__name__
+        raise NS2CheckpointError(f"{where}: codec class {got!r}; expected 'RVQCodec'")
+    try:
+        codec = RVQCodec(**codec_rec["kwargs"])
+        codec.load_state_dict(codec_rec["state_dict"])
+    except (TypeError, ValueError, RuntimeError, KeyError) as e:
+        raise NS2CheckpointError(f"{where}: its codec does not load ({_one_line(e)})") from None
+    return codec.freeze()
 
 
 def _device(map_location: Any) -> torch.device | None:
@@ -208,7 +247,6 @@ def load_ns2_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", ema:
     gradients, on ``map_location`` when it names a device. Raises :class:`NS2CheckpointError` (one line)
     for a missing or unreadable file, a checkpoint of another kind, or weights that do not fit.
     """
-    from ns2.codec.rvq import RVQCodec
     from ns2.models.ns2 import NaturalSpeech2
     from ns2.models.ns2.sde import VPSDE
     from ns2.text.symbols import SymbolTable
@@ -240,16 +278,7 @@ def load_ns2_checkpoint(path: str | os.PathLike, map_location: Any = "cpu", ema:
     except RuntimeError as e:
         raise NS2CheckpointError(f"{where}: the {which} weights do not fit its 'net' kwargs ({_one_line(e)})") from None
 
-    codec_rec = rec["codec"]
-    if not isinstance(codec_rec, Mapping) or codec_rec.get("class") != "RVQCodec":
-        got = codec_rec.get("class") if isinstance(codec_rec, Mapping) else type(codec_rec).__name__
-        raise NS2CheckpointError(f"{where}: codec class {got!r}; expected 'RVQCodec'")
-    try:
-        codec = RVQCodec(**codec_rec["kwargs"])
-        codec.load_state_dict(codec_rec["state_dict"])
-    except (TypeError, ValueError, RuntimeError) as e:
-        raise NS2CheckpointError(f"{where}: its codec does not load ({_one_line(e)})") from None
-    codec.freeze()
+    codec = codec_from_record(rec["codec"], where)
     if net.latent_dim != codec.latent_dim:
         raise NS2CheckpointError(f"{where}: net latent_dim {net.latent_dim} differs from its codec's {codec.latent_dim}")
 

@@ -4,6 +4,8 @@
   trained codec back (from :mod:`ns2.codec.load`).
 * :class:`NS2Lit`: NaturalSpeech 2's training (diffusion, CE-RVQ, duration and pitch losses, EMA);
   :func:`load_ns2_checkpoint` reads its checkpoints back (:class:`NS2Checkpoint`).
+* :class:`VALLELit`: VALL-E's training (AR and NAR cross-entropy); :func:`ns2.inference.valle.load_valle_checkpoint`
+  reads its checkpoints back.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ _LAZY = {
     "codec_from_checkpoint": "ns2.codec.load",
     "crop_segments": "ns2.lit.codec",
     "NS2Lit": "ns2.lit.ns2",
+    "VALLELit": "ns2.lit.valle",
 }
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "NS2Checkpoint",
     "NS2CheckpointError",
     "NS2Lit",
+    "VALLELit",
     "codec_from_checkpoint",
     "crop_segments",
     "load_ns2_checkpoint",

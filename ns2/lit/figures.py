@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["log_mel", "mel_image", "synthesis_image"]
+__all__ = ["attention_image", "log_mel", "mel_image", "synthesis_image"]
 
 
 def log_mel(wav: np.ndarray, mel: nn.Module) -> np.ndarray:
@@ -68,4 +68,17 @@ def synthesis_image(ref_mel: np.ndarray, syn_mel: np.ndarray, log_f0: np.ndarray
     ax.set_ylabel("frames")
     ax.set_xlabel("phoneme")
     ax.legend(fontsize=8)
+    return _render(fig, canvas)
+
+
+def attention_image(weights: np.ndarray, n_text: int, n_prompt: int, dpi: int = 80) -> np.ndarray:
+    """A heat map of attention weights [S, S] over ``[text | audio]`` (rows: queries) with the text and
+    prompt boundaries marked -> RGB [H, W, 3] uint8."""
+    fig, canvas = _figure(6.0, dpi, width=7.0)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.imshow(weights, aspect="auto", origin="lower", interpolation="nearest", cmap="viridis")
+    for edge, colour in ((n_text, "w"), (n_text + n_prompt, "r")):
+        ax.axvline(edge - 0.5, color=colour, lw=0.8)
+        ax.axhline(edge - 0.5, color=colour, lw=0.8)
+    ax.set(xlabel="key (text | prompt | generated)", ylabel="query", title="AR attention, last layer")
     return _render(fig, canvas)

@@ -84,6 +84,7 @@ __all__ = [
     "BATCH_KEYS",
     "net_kwargs",
     "prompt_latents",
+    "frozen_codec",
 ]
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,25 @@ def compile_boxes(net: nn.Module, settings: Mapping[str, Any] | None) -> dict[st
     for name in modules:
         children[name].compile(**opts)
     return {"modules": modules, **opts}
+
+
+def frozen_codec(codec: Any, owner: str = "NS2Lit") -> Codec:
+    """The codec a LightningModule trains against, built from a Hydra node if need be, frozen; it must carry
+    its constructor ``kwargs`` so checkpoints can rebuild it."""
+    if codec is None:
+        raise ValueError(f"{owner}: no codec given; select one with codec=from_file codec.source=<file> (configs/codec/)")
+    if not isinstance(codec, nn.Module):
+        spec = plain(codec)
+        if not isinstance(spec, Mapping) or "_target_" not in spec:
+            raise TypeError(f"{owner}: codec must be a Codec or a config with _target_, got {type(codec).__name__}")
+        from hydra.utils import instantiate
+
+        codec = instantiate(spec)
+    if not isinstance(codec, Codec):
+        raise TypeError(f"{owner}: codec must be an ns2.codec.Codec, got {type(codec).__name__}")
+    if not isinstance(getattr(codec, "kwargs", None), Mapping):
+        raise TypeError(f"{owner}: codec {type(codec).__name__} has no constructor kwargs; checkpoints cannot rebuild it")
+    return codec.freeze()
 
 
 # --- the module --------------------------------------------------------------------------------------
@@ -323,20 +343,7 @@ class NS2Lit(L.LightningModule):
     # --- construction -------------------------------------------------------------------------------
     @staticmethod
     def _codec(codec: Any) -> Codec:
-        if codec is None:
-            raise ValueError("NS2Lit: no codec given; select one with codec=from_file codec.source=<file> (configs/codec/)")
-        if not isinstance(codec, nn.Module):
-            spec = plain(codec)
-            if not isinstance(spec, Mapping) or "_target_" not in spec:
-                raise TypeError(f"NS2Lit: codec must be a Codec or a config with _target_, got {type(codec).__name__}")
-            from hydra.utils import instantiate
-
-            codec = instantiate(spec)
-        if not isinstance(codec, Codec):
-            raise TypeError(f"NS2Lit: codec must be an ns2.codec.Codec, got {type(codec).__name__}")
-        if not isinstance(getattr(codec, "kwargs", None), Mapping):
-            raise TypeError(f"NS2Lit: codec {type(codec).__name__} has no constructor kwargs; checkpoints cannot rebuild it")
-        return codec.freeze()
+        return frozen_codec(codec)
 
     def config(self) -> dict[str, Any]:
         """The hyperparameters as plain containers (Lightning's ``hyper_parameters`` and ``ns2.config``)."""

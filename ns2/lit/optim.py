@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-__all__ = ["InverseSqrtSchedule", "clip_gradients", "ema_decay_at", "update_ema"]
+__all__ = ["InverseSqrtSchedule", "WarmupLinearSchedule", "clip_gradients", "ema_decay_at", "update_ema"]
 
 
 class InverseSqrtSchedule:
@@ -27,6 +27,22 @@ class InverseSqrtSchedule:
         w = max(self.warmup_steps, 1)
         s = step + 1
         return s / w if s < w else math.sqrt(w / s)
+
+
+class WarmupLinearSchedule:
+    """Learning-rate factor: linear warmup to 1 over ``warmup_steps``, then linear decay to 0 at
+    ``total_steps`` (VALL-E's schedule). ``factor(step)`` for 0-based optimiser steps."""
+
+    def __init__(self, warmup_steps: int, total_steps: int):
+        if int(warmup_steps) < 0 or int(total_steps) <= int(warmup_steps):
+            raise ValueError(f"need 0 <= warmup_steps < total_steps, got {warmup_steps}, {total_steps}")
+        self.warmup_steps, self.total_steps = int(warmup_steps), int(total_steps)
+
+    def __call__(self, step: int) -> float:
+        s = step + 1
+        if s < self.warmup_steps:
+            return s / self.warmup_steps
+        return max(0.0, (self.total_steps - s) / max(self.total_steps - self.warmup_steps, 1))
 
 
 def clip_gradients(params: Iterable[torch.Tensor], max_norm: float | None,
