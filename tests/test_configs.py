@@ -63,12 +63,16 @@ def test_group_option_instantiates(compose, group, option, tmp_path, monkeypatch
         from tiny_synth import save_tiny_checkpoint
 
         overrides += [f"model.init_from={save_tiny_checkpoint(tmp_path / 'base.ckpt')}", f"data.corpus.root={tmp_path}"]
-    elif (group, option) == ("codec", "from_file") or (group == "experiment" and option.startswith("ns2/")):
+    elif (group, option) == ("codec", "from_file") or (
+        group == "experiment" and option.startswith(("ns2/", "valle/"))
+    ):
         overrides += [f"codec.source={fixture_codec}"]
-    if (group, option) == ("model", "ns2"):
+    if (group, option) in (("model", "ns2"), ("model", "valle")):
         overrides += ["codec=tiny"]
     if option == "ns2/paper":  # compose at paper settings, build at tiny size (two 411M networks otherwise)
         overrides += ["model/scale=tiny"]
+    if option == "valle/paper":  # the same for VALL-E's ~370M decoders
+        overrides += ["model/scale=valle_tiny"]
     if group in ("trainer", "experiment", "debug") and not torch.cuda.is_available():
         overrides += ["++trainer.accelerator=cpu", "++trainer.devices=1", "++trainer.strategy=auto", "++trainer.precision=32-true"]
     cfg = compose("train", overrides)
