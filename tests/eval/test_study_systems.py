@@ -29,6 +29,8 @@ def test_system_stats_counts_failures_and_lengths():
     assert s["failures"] == {"no EOS": 1, "prompt": 1}
     assert s["length_ratio"] == pytest.approx(1.25) and s["length_abs_log_ratio"] == pytest.approx(math.log(2))
     assert s["length_mae_s"] == pytest.approx(2.0) and s["rtf_mean"] == pytest.approx(1.0)
+    assert (s["length_ratio_min"], s["length_ratio_max"]) == (pytest.approx(0.5), pytest.approx(2.0))
+    assert s["length_within_20pct"] == pytest.approx(0.0)
     assert system_stats(ref, None, 4)["length_ratio"] is None
     with pytest.raises(ValueError, match="n_items"):
         system_stats(hyp, ref, 0)

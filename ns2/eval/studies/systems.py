@@ -12,7 +12,9 @@ Per test set and system, over the list's items:
   end token);
 - length against the reference system's output of the same item (the ground truth by default), over
   the items both completed: ``length_ratio`` (mean of output/reference seconds), ``length_abs_log_ratio``
-  (mean |ln(output/reference)|: 0.1 = about 10 % off either way) and ``length_mae_s`` (mean |difference|);
+  (mean |ln(output/reference)|: 0.1 = about 10 % off either way), ``length_ratio_median`` / ``_min`` /
+  ``_max``, ``length_within_20pct`` (share of pairs with output/reference in [1/1.2, 1.2]) and
+  ``length_mae_s`` (mean |difference|);
 - ``rtf``: mean and median of the synthesis real-time factor (wall seconds / output seconds) the
   records carry (look-up systems such as the ground truth have none).
 
@@ -70,7 +72,11 @@ def system_stats(records: Mapping[str, Mapping[str, Any]], reference: Mapping[st
             ratios.append(a / b)
             diffs.append(abs(a - b))
     out.update(n_length_pairs=len(ratios), length_ratio=_mean(ratios),
-               length_abs_log_ratio=_mean([abs(math.log(x)) for x in ratios]), length_mae_s=_mean(diffs))
+               length_abs_log_ratio=_mean([abs(math.log(x)) for x in ratios]),
+               length_ratio_median=float(np.median(ratios)) if ratios else None,
+               length_ratio_min=min(ratios, default=None), length_ratio_max=max(ratios, default=None),
+               length_within_20pct=_mean([float(abs(math.log(x)) <= math.log(1.2)) for x in ratios]),
+               length_mae_s=_mean(diffs))
     rtf = [float(r["rtf"]) for r in ok.values() if r.get("rtf") is not None]
     out.update(rtf_mean=_mean(rtf), rtf_median=float(np.median(rtf)) if rtf else None)
     return out
