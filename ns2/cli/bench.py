@@ -146,3 +146,7 @@ def run_bench(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="bench")
 def main(cfg: DictConfig) -> None:
     run_bench(cfg)
+
+
+if __name__ == "__main__":  # python -m ns2.cli.bench
+    main()

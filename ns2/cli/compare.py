@@ -27,3 +27,7 @@ def _main(cfg: DictConfig) -> None:
 def main() -> None:
     sys.argv = [sys.argv[0], *expand_aliases(sys.argv[1:])]
     _main()
+
+
+if __name__ == "__main__":  # python -m ns2.cli.compare
+    main()

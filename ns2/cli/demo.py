@@ -100,3 +100,7 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="demo")
 def main(cfg: DictConfig) -> None:
     run_demo(cfg)
+
+
+if __name__ == "__main__":  # python -m ns2.cli.demo
+    main()

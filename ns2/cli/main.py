@@ -6,6 +6,7 @@ so everything Hydra offers works per command: overrides, ``-m`` sweeps, ``--cfg 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 
 COMMANDS: dict[str, str] = {
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(2)
     module = importlib.import_module(f"ns2.cli.{command}")
     sys.argv = [f"ns2-{command}", *rest]
+    # Launchers that start more ranks by re-running this process's command (Lightning's DDP subprocess
+    # launcher) run `python -m <__main__.__spec__.name>`: make that the command's own module.
+    import __main__
+
+    __main__.__spec__ = importlib.util.find_spec(f"ns2.cli.{command}")
     module.main()
 
 

@@ -55,3 +55,7 @@ def run_prep(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="prep")
 def main(cfg: DictConfig) -> None:
     run_prep(cfg)
+
+
+if __name__ == "__main__":  # python -m ns2.cli.prep
+    main()

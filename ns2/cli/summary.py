@@ -45,3 +45,7 @@ def run_summary(cfg: DictConfig) -> dict:
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="summary")
 def main(cfg: DictConfig) -> None:
     run_summary(cfg)
+
+
+if __name__ == "__main__":  # python -m ns2.cli.summary
+    main()

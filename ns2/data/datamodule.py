@@ -132,9 +132,12 @@ class TTSDataModule(L.LightningDataModule):
                                      num_replicas=replicas, rank=rank, bucket_width=self.bucket_width,
                                      max_batch_size=self.max_batch_size, with_epoch=train)
         cls = ResumableLoader if train else DataLoader
+        # A generator of its own: starting an epoch's iterator then draws its base seed without touching
+        # the global RNG, so a run resumed mid-epoch draws the same training noise as an uninterrupted one.
+        generator = torch.Generator().manual_seed(self.seed * 1000 + rank)
         loader = cls(ds, batch_sampler=sampler, collate_fn=ds.collate, num_workers=self.num_workers,
                      worker_init_fn=WorkerInit(self.seed, sampler, rank), pin_memory=self.pin_memory,
-                     persistent_workers=self.persistent_workers)
+                     persistent_workers=self.persistent_workers, generator=generator)
         return loader
 
     def train_dataloader(self) -> DataLoader:

@@ -33,14 +33,14 @@ log = logging.getLogger(__name__)
 
 
 class _EpochHandle:
-    """What Lightning finds at ``batch_sampler.sampler``: forwards ``set_epoch``."""
+    """What Lightning finds at ``batch_sampler.sampler``: forwards ``set_epoch`` and ``resume_offset``."""
 
     def __init__(self, owner: "FrameBucketSampler"):
         self.owner = owner
 
     def resume_offset(self) -> int:
-        """Batches the next iteration skips (non-zero only right after :meth:`load_state_dict`)."""
-        return self._resume_start if self._resume_epoch == self.epoch else 0
+        """The owner's :meth:`FrameBucketSampler.resume_offset`."""
+        return self.owner.resume_offset()
 
     def set_epoch(self, epoch: int) -> None:
         self.owner.set_epoch(epoch)
