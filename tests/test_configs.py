@@ -36,6 +36,17 @@ def targets(node, path=""):
             yield from targets(node[k], f"{path}.{k}" if path else k)
 
 
+def fake_gpus(monkeypatch, n: int = 8) -> None:
+    """Lightning sees ``n`` CUDA devices. Trainers are built, never run, so no CUDA call is made."""
+    from lightning.fabric.accelerators import cuda as fabric_cuda
+    from lightning.pytorch.accelerators import cuda as pl_cuda
+
+    monkeypatch.setattr(pl_cuda.CUDAAccelerator, "is_available", staticmethod(lambda: True))
+    monkeypatch.setattr(fabric_cuda, "num_cuda_devices", lambda: n)
+    if hasattr(pl_cuda, "num_cuda_devices"):
+        monkeypatch.setattr(pl_cuda, "num_cuda_devices", lambda: n)
+
+
 CASES = [(g, o) for g in GROUPS for o in options(g)]
 
 
@@ -74,7 +85,7 @@ def test_group_option_instantiates(compose, group, option, tmp_path, monkeypatch
     if option == "valle/paper":  # the same for VALL-E's ~370M decoders
         overrides += ["model/scale=valle_tiny"]
     if group in ("trainer", "experiment", "debug") and not torch.cuda.is_available():
-        overrides += ["++trainer.accelerator=cpu", "++trainer.devices=1", "++trainer.strategy=auto", "++trainer.precision=32-true"]
+        fake_gpus(monkeypatch)  # the configs' own accelerator, devices, strategy and precision
     cfg = compose("train", overrides)
     OmegaConf.resolve(cfg)
     for path, node in targets(cfg):
@@ -84,3 +95,29 @@ def test_group_option_instantiates(compose, group, option, tmp_path, monkeypatch
             continue
         obj = instantiate(node)
         assert obj is not None, path
+        if path == "trainer":  # the frame-bucket sampler shards by rank: Lightning must not replace it
+            assert obj._accelerator_connector.use_distributed_sampler is False
+
+
+@pytest.mark.parametrize("overrides, devices, strategy, precision, find_unused", [
+    (["trainer=gpu", "trainer.devices=2"], 2, "DDPStrategy", "bf16-mixed", False),
+    (["trainer=ddp"], 8, "DDPStrategy", "bf16-mixed", False),
+    (["trainer=ddp", "trainer.num_nodes=2"], 8, "DDPStrategy", "bf16-mixed", False),
+    (["trainer=fsdp"], 8, "FSDPStrategy", "bf16-mixed", None),
+    (["experiment=codec/tiny", "trainer=ddp"], 8, "DDPStrategy", "bf16-mixed", True),
+    (["experiment=codec/ns2_paper"], 8, "DDPStrategy", "32-true", True),
+], ids=["gpu_x2", "ddp", "ddp_2_nodes", "fsdp", "codec_ddp", "codec_paper"])
+def test_multi_device_trainers(compose, monkeypatch, overrides, devices, strategy, precision, find_unused):
+    """Multi-device configs build their real strategy and precision (on 8 fake GPUs when none is here)."""
+    if not torch.cuda.is_available():
+        fake_gpus(monkeypatch)
+    cfg = compose("train", overrides)
+    trainer = instantiate(cfg.trainer)
+    assert type(trainer.strategy).__name__ == strategy
+    assert trainer.num_devices == devices and trainer.num_nodes == cfg.trainer.get("num_nodes", 1)
+    assert trainer.precision == precision
+    assert trainer._accelerator_connector.use_distributed_sampler is False
+    if find_unused is not None:
+        assert trainer.strategy._ddp_kwargs.get("find_unused_parameters", False) is find_unused
+    if strategy == "FSDPStrategy":
+        assert trainer.strategy._state_dict_type == "full"

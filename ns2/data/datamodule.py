@@ -4,7 +4,7 @@
   :class:`~ns2.data.sampler.FrameBucketSampler` (shuffled for training, in length order otherwise).
 * Distributed: the sampler shards by rank itself (world size and rank from the trainer, else from
   ``torch.distributed``), every rank gets the same number of batches; run with
-  ``Trainer(use_distributed_sampler=False)`` (the ``ddp`` trainer config does).
+  ``Trainer(use_distributed_sampler=False)`` (every trainer config does).
 * Workers are seeded from ``(seed, epoch, rank, worker)`` (numpy, random, torch); item randomness
   (crops, prompt spans) is seeded per ``(seed, epoch, index)`` inside the dataset.
 * Resuming mid-epoch: the training loader counts the batches it handed out; the datamodule's

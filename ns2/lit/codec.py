@@ -22,7 +22,8 @@ is the number of batches trained. Optimisers: AdamW (``weight_decay=0`` is exact
 an exponential learning-rate decay per step; their states and the schedulers' live in every
 checkpoint, so ``ckpt_path=...`` resumes exactly. Gradient clipping happens in
 :meth:`CodecLit.on_before_optimizer_step`, i.e. after AMP unscaling; leave ``trainer.gradient_clip_val``
-unset. Under DDP use ``strategy=ddp_find_unused_parameters_true`` (each backward touches one network).
+unset. Under DDP the strategy is ``ddp_find_unused_parameters_true`` (each backward touches one network):
+the codec experiments set ``ddp_strategy``, which ``trainer=ddp`` reads.
 
 Logged: ``train/{loss_g,loss_d,mel,adv_gen,feat,commitment,codebook,grad_norm_g,grad_norm_d,lr}``;
 ``val/{mel,si_sdr,waveform_l1,commitment,codebook}``; on the first validation batch, audio examples

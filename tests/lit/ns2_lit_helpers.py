@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +16,7 @@ from ns2.data.manifest import Utterance, write_manifest
 from ns2.text import DEFAULT_SYMBOLS
 
 SR, HOP = 16000, 200
+REPO = Path(__file__).resolve().parents[2]
 SPLITS = {"s0": "train", "s1": "train", "s2": "train", "s3": "train", "s4": "valid", "s5": "test"}
 PHONES = ["h", "ə", "l", "oʊ", "w", "d", "s", "t", "n", "æ", "ɪ", "m", "k", "iː"]
 TINY_NET = dict(
@@ -86,3 +90,19 @@ def make_corpus(root: Path, per_speaker: int = 3, seed: int = 0) -> Path:
     return manifest
 
 
+
+
+def start(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.Popen:
+    """``ns2 train ARGS`` in a child process (one thread, wandb offline); stdout and stderr together."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", **(env_extra or {})}
+    return subprocess.Popen([sys.executable, "-m", "ns2.cli.main", "train", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    return out
+
+
+def run_dir(root: Path, run: str, task: str = "ns2_tiny") -> Path:
+    return root / "outputs" / task / run

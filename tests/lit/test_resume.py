@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from ns2_lit_helpers import REPO, finish, run_dir, start
 
 STEPS = 12
-REPO = Path(__file__).resolve().parents[2]
 
 
 def overrides(corpus, root: Path, run: str, *extra: str) -> list[str]:
@@ -25,21 +25,6 @@ def overrides(corpus, root: Path, run: str, *extra: str) -> list[str]:
             "trainer.log_every_n_steps=1", "trainer.check_val_every_n_epoch=1000", "+trainer.enable_progress_bar=false",
             "data.datamodule.max_frames=200", "callbacks.model_checkpoint.every_n_train_steps=3",
             "model.warmup_steps=2", *extra]
-
-
-def start(args: list[str], env_extra: dict[str, str] | None = None) -> subprocess.Popen:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "ns2.cli.main", "train", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-
-
-def finish(proc: subprocess.Popen, timeout: float = 300) -> str:
-    out, _ = proc.communicate(timeout=timeout)
-    return out
-
-
-def run_dir(root: Path, run: str) -> Path:
-    return root / "outputs" / "ns2_tiny" / run
 
 
 def losses(root: Path, run: str) -> dict[int, float]:
