@@ -15,7 +15,7 @@ $(BIN)/python:
 $(STAMP): pyproject.toml $(BIN)/python
 	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install "$(TORCH)"
 	@$(BIN)/python -c "import torch; print('torch==' + torch.__version__)" > $(VENV)/constraints.txt
-	$(BIN)/pip install -c $(VENV)/constraints.txt -e ".[dev,eval,app,singing]"
+	$(BIN)/pip install -c $(VENV)/constraints.txt -e ".[dev,eval,app,singing,cluster]"
 	@touch $(STAMP)
 
 install: $(STAMP)

@@ -46,13 +46,14 @@ def readable_checkpoint(path: str | Path) -> str | None:
 
 
 def _stable_folder_given() -> bool:
-    """Whether this run's folder was named (``run_name=`` or ``hydra.run.dir=``), not taken from the clock."""
+    """Whether this run's folder was named (``run_name=``, ``hydra.run.dir=`` or ``hydra.sweep.dir=``), not
+    taken from the clock."""
     from hydra.core.hydra_config import HydraConfig
 
     if not HydraConfig.initialized():
         return True  # composed in code: paths.output_dir is whatever the caller set
     overrides = list(HydraConfig.get().overrides.task) + list(HydraConfig.get().overrides.hydra)
-    return any(o.split("=", 1)[0].lstrip("+~") in ("run_name", "hydra.run.dir") for o in overrides)
+    return any(o.split("=", 1)[0].lstrip("+~") in ("run_name", "hydra.run.dir", "hydra.sweep.dir") for o in overrides)
 
 
 def resume_path(cfg: DictConfig) -> str | None:

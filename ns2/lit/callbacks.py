@@ -117,13 +117,15 @@ class Preemption(Callback):
 
     - SIGTERM (what schedulers send before killing a job): Lightning's own handler ends the run at the end
       of the current batch with ``SIGTERMException``; this callback then writes the checkpoint.
-    - ``signals`` (default SIGUSR1: SLURM's ``--signal=USR1@<seconds>`` warning): the run stops at the end
-      of the current batch (all ranks agree) and ``last.ckpt`` is written on the way out. Lightning keeps
-      the signal when its SLURM auto-requeue owns it (it then writes its own ``hpc_ckpt_<n>.ckpt``, which
-      ``resume=true`` also finds).
+    - ``signals`` (default SIGUSR1 and SIGUSR2: SLURM's ``--signal=USR1@<seconds>`` warning, and the one
+      submitit asks for): the run stops at the end of the current batch (all ranks agree) and
+      ``last.ckpt`` is written on the way out. A handler that
+      was installed before training (submitit's requeue under ``hydra/launcher=slurm``, Lightning's SLURM
+      auto-requeue under a plain ``srun``) runs after the checkpoint is written, so the job is requeued
+      with nothing lost.
     """
 
-    def __init__(self, signals: tuple[str, ...] | list[str] = ("SIGUSR1",)) -> None:
+    def __init__(self, signals: tuple[str, ...] | list[str] = ("SIGUSR1", "SIGUSR2")) -> None:
         self.signals = tuple(str(s) for s in signals)
         for name in self.signals:
             if not isinstance(getattr(signal, name, None), signal.Signals):
@@ -140,8 +142,7 @@ class Preemption(Callback):
             return
         for name in self.signals:
             sig = getattr(signal, name)
-            if signal.getsignal(sig) in (signal.SIG_DFL, None):
-                self._previous[sig] = signal.signal(sig, self._handler)
+            self._previous[sig] = signal.signal(sig, self._handler)
 
     def _restore(self) -> None:
         for sig, old in self._previous.items():
@@ -154,6 +155,11 @@ class Preemption(Callback):
                         self.requested or "a pre-emption signal (on another rank)", trainer.global_step)
             trainer.should_stop = True
             self.save(trainer)
+            sig = getattr(signal, self.requested or self.signals[0])
+            previous = self._previous.get(sig)
+            self._restore()
+            if callable(previous):  # e.g. submitit's requeue: now that last.ckpt is on disk
+                previous(sig, None)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         self._restore()
