@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from ns2.utils.provenance import REPO_ROOT, emit_results, git_commit
 
-__all__ = ["REPO_ROOT", "config_dir", "count_parameters", "emit_results", "git_commit", "setup_logging"]
+__all__ = ["REPO_ROOT", "config_dir", "count_parameters", "emit_results", "git_commit", "one_line_errors",
+           "require_settings", "setup_logging"]
 
 
 def config_dir() -> str:
@@ -29,3 +32,64 @@ def count_parameters(module: Any) -> dict[str, int]:
     counts = {name: sum(p.numel() for p in child.parameters()) for name, child in module.named_children()}
     counts["total"] = sum(p.numel() for p in module.parameters())
     return counts
+
+
+def _user_error_types() -> tuple[type[BaseException], ...]:
+    """Errors that describe bad input (a file, a setting, a corpus), not a bug: shown as one line."""
+    from omegaconf.errors import MissingMandatoryValue
+
+    from ns2.data.manifest import ManifestError
+    from ns2.data.recipes.base import RecipeError
+    from ns2.data.stages.base import StageError
+    from ns2.eval.protocol import ProtocolError
+
+    return (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError, UnicodeDecodeError,
+            ManifestError, RecipeError, StageError, ProtocolError, MissingMandatoryValue)
+
+
+def _find_user_error(err: BaseException) -> BaseException | None:
+    """``err`` or the error it wraps (Hydra's ``InstantiationError`` wraps what a constructor raised)."""
+    types, seen = _user_error_types(), set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if isinstance(err, types):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _one_line(err: BaseException) -> str:
+    if isinstance(err, UnicodeDecodeError):
+        return f"a file is not UTF-8 text ({err.reason} at byte {err.start}); expected a text file (JSONL, TSV, YAML)"
+    if isinstance(err, OSError) and err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return " ".join(str(err).split())
+
+
+@contextmanager
+def one_line_errors(command: str) -> Iterator[None]:
+    """Bad input (a missing or unreadable file, a bad manifest or test list, a corpus that cannot be
+    walked, a required setting left out) ends ``command`` with one line on stderr and exit status 1;
+    anything else (a bug) keeps its traceback. ``HYDRA_FULL_ERROR=1`` shows every traceback."""
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - re-raised unless it is bad input
+        found = _find_user_error(e)
+        if found is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        raise SystemExit(f"{command}: {_one_line(found)}") from None
+
+
+def require_settings(cfg: Any, command: str, under: str | None = None) -> None:
+    """Stop with one line naming every required setting (``???`` in a config) left unset, in ``cfg``
+    or its node ``under``."""
+    from omegaconf import OmegaConf
+
+    node = cfg if under is None else OmegaConf.select(cfg, under)
+    if node is None:
+        return
+    prefix = f"{under}." if under else ""
+    missing = sorted(f"{prefix}{k}" for k in OmegaConf.missing_keys(node))
+    if missing:
+        raise SystemExit(f"{command}: required setting{'s' if len(missing) > 1 else ''} not given: "
+                         f"{', '.join(missing)} (pass {missing[0]}=...)")

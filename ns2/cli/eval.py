@@ -11,7 +11,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from ns2.cli.common import config_dir, setup_logging
+from ns2.cli.common import config_dir, one_line_errors, setup_logging
 
 ALIASES = {"protocol=": "eval/protocol@protocol="}
 
@@ -29,17 +29,17 @@ def expand_aliases(argv: list[str]) -> list[str]:
 
 def run(cfg: DictConfig, command: str = "ns2 eval") -> None:
     """Score, then report (``ns2 eval`` and ``ns2 compare`` differ only in their top config)."""
-    from ns2.eval.protocol import ProtocolError
     from ns2.eval.runner import run_eval
     from ns2.metrics import BackboneChecksumError, MissingBackboneError
 
     log = setup_logging()
-    try:
-        result = run_eval(cfg)
-    except MissingBackboneError as e:
-        raise SystemExit(f"{command}: {e} (fallbacks=true)") from None
-    except (BackboneChecksumError, ProtocolError, FileNotFoundError) as e:
-        raise SystemExit(f"{command}: {e}") from None
+    with one_line_errors(command):
+        try:
+            result = run_eval(cfg)
+        except MissingBackboneError as e:
+            raise SystemExit(f"{command}: {e} (fallbacks=true)") from None
+        except BackboneChecksumError as e:
+            raise SystemExit(f"{command}: {e}") from None
     if "report" in result:
         log.info("report: %s", result["report"]["markdown"])
 

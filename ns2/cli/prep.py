@@ -7,7 +7,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ns2.cli.common import config_dir, setup_logging
+from ns2.cli.common import config_dir, one_line_errors, require_settings, setup_logging
 
 
 def codec_source(source: str | None) -> str | None:
@@ -54,7 +54,9 @@ def run_prep(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="prep")
 def main(cfg: DictConfig) -> None:
-    run_prep(cfg)
+    require_settings(cfg, "ns2 prep")
+    with one_line_errors("ns2 prep"):
+        run_prep(cfg)
 
 
 if __name__ == "__main__":  # python -m ns2.cli.prep

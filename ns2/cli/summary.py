@@ -8,7 +8,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from ns2.cli.common import config_dir, count_parameters
+from ns2.cli.common import config_dir, count_parameters, one_line_errors
 
 
 def format_counts(title: str, counts: dict[str, int]) -> str:
@@ -44,7 +44,8 @@ def run_summary(cfg: DictConfig) -> dict:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="summary")
 def main(cfg: DictConfig) -> None:
-    run_summary(cfg)
+    with one_line_errors("ns2 summary"):
+        run_summary(cfg)
 
 
 if __name__ == "__main__":  # python -m ns2.cli.summary

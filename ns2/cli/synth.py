@@ -92,7 +92,8 @@ def _resolve(path: str, base: Path | None) -> Path:
     return p
 
 
-def read_items(path: Path, mode: str, seed: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def read_items(path: Path, mode: str, seed: int, max_text_chars: int | None = None,
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Items of a JSON-lines list -> (good items, records of bad lines)."""
     if not path.is_file():
         raise SynthUsageError(f"list: no such file: {path}; expected JSON lines like {{\"id\", \"text\", \"prompt\"}}")
@@ -118,7 +119,7 @@ def read_items(path: Path, mode: str, seed: int) -> tuple[list[dict[str, Any]], 
                 seen.add(utt_id)
                 item = {k: _str(obj.get(k)) for k in ("text", "source_text", "prompt", "prompt_text", "source")}
                 item.update(id=utt_id, line=n, seed=int(obj.get("seed", seed)))
-                _check_item(item, mode, where, base=path.parent)
+                _check_item(item, mode, where, base=path.parent, max_text_chars=max_text_chars)
                 items.append(item)
             except (SynthUsageError, ValueError, TypeError) as e:
                 bad.append({"id": obj.get("id") if isinstance(obj, dict) else None, "line": n,
@@ -126,11 +127,17 @@ def read_items(path: Path, mode: str, seed: int) -> tuple[list[dict[str, Any]], 
     return items, bad
 
 
-def _check_item(item: dict[str, Any], mode: str, where: str, base: Path | None = None) -> None:
-    missing = [k for k in MODES[mode] if not item.get(k)]
+def _check_item(item: dict[str, Any], mode: str, where: str, base: Path | None = None,
+                max_text_chars: int | None = None) -> None:
+    missing = [k for k in MODES[mode] if not (item.get(k) or "").strip()]
     if missing:
         need = " ".join(f"{k}=..." for k in MODES[mode])
         raise SynthUsageError(f"{where}: mode={mode} needs {', '.join(missing)} (expected {need})")
+    for key in ("text", "source_text", "prompt_text"):
+        n = len(item.get(key) or "")
+        if max_text_chars and n > max_text_chars:
+            raise SynthUsageError(f"{where}: {key} has {n} characters, more than max_text_chars={max_text_chars}; "
+                                  "split it into sentences (a list=... file) or raise max_text_chars")
     for key in ("prompt", "source"):
         if item.get(key):
             p = _resolve(item[key], base)
@@ -216,11 +223,13 @@ def run_synth(cfg: Mapping[str, Any] | DictConfig, synth: Any = None) -> dict[st
     if synth is None and not opt.get("ckpt"):
         raise SynthUsageError("ckpt is required: pass ckpt=PATH (a NaturalSpeech 2 training checkpoint)")
     seed = int(opt.get("seed") or 0)
+    max_chars = opt.get("max_text_chars")
+    max_chars = int(max_chars) if max_chars else None
     list_path = opt.get("list")
     bad: list[dict[str, Any]] = []
     if list_path:
         out_dir = Path(str(opt.get("out_dir") or ".")).expanduser()
-        items, bad = read_items(Path(str(list_path)).expanduser(), mode, seed)
+        items, bad = read_items(Path(str(list_path)).expanduser(), mode, seed, max_chars)
         for rec in bad:
             print(rec["error"], file=sys.stderr)
         for item in items:
@@ -229,7 +238,7 @@ def run_synth(cfg: Mapping[str, Any] | DictConfig, synth: Any = None) -> dict[st
     else:
         item = {k: _str(opt.get(k)) for k in ("text", "source_text", "prompt", "prompt_text", "source")}
         item.update(id=None, seed=seed)
-        _check_item(item, mode, "the command line")
+        _check_item(item, mode, "the command line", max_text_chars=max_chars)
         if not opt.get("out"):
             raise SynthUsageError("out is required: pass out=PATH.wav")
         item["out"] = _check_out(Path(str(opt["out"])).expanduser(), "out")

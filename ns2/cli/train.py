@@ -10,7 +10,7 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from ns2.cli.common import config_dir, git_commit, setup_logging
+from ns2.cli.common import config_dir, git_commit, one_line_errors, require_settings, setup_logging
 
 log = logging.getLogger("ns2.train")
 
@@ -88,6 +88,10 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
     setup_logging()
     ckpt_path = resume_path(cfg)
     datamodule, module, trainer = build(cfg)
+    if getattr(datamodule, "manifest", None) is not None:  # before any logger starts a run
+        from ns2.data.manifest import check_manifest_path
+
+        check_manifest_path(datamodule.manifest)
     for lg in trainer.loggers:
         lg.log_hyperparams({"config": OmegaConf.to_container(cfg, resolve=True), "commit": git_commit()})
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
@@ -98,7 +102,9 @@ def run_train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=config_dir(), config_name="train")
 def main(cfg: DictConfig) -> None:
-    run_train(cfg)
+    require_settings(cfg, "ns2 train")
+    with one_line_errors("ns2 train"):
+        run_train(cfg)
 
 
 if __name__ == "__main__":  # `python -m ns2.cli.train`: what Lightning's DDP launcher re-runs for ranks > 0

@@ -169,27 +169,38 @@ class Utterance:
         return p if p.is_absolute() else Path(root) / p
 
 
-def read_manifest(path: str | os.PathLike) -> list[Utterance]:
-    """Read and validate a manifest; errors name the file, the line and the field."""
+def check_manifest_path(path: str | os.PathLike) -> Path:
+    """``path`` as a Path when it is a file; else a one-line :class:`ManifestError` saying what it is."""
     path = Path(path)
     if not path.exists():
         raise ManifestError(f"manifest not found: {path} (run `ns2 prep` first)")
+    if not path.is_file():
+        raise ManifestError(f"{path}: is a directory; expected a manifest file (manifest.jsonl)")
+    return path
+
+
+def read_manifest(path: str | os.PathLike) -> list[Utterance]:
+    """Read and validate a manifest; errors name the file, the line and the field."""
+    path = check_manifest_path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected a JSONL manifest") from None
     utts: list[Utterance] = []
     seen: set[str] = set()
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                utt = Utterance.from_dict(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            except (ManifestError, TypeError) as e:
-                raise ManifestError(f"{path}:{lineno}: {e}") from None
-            if utt.id in seen:
-                raise ManifestError(f"{path}:{lineno}: duplicate utterance id {utt.id!r}")
-            seen.add(utt.id)
-            utts.append(utt)
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            utt = Utterance.from_dict(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise ManifestError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+        except (ManifestError, TypeError) as e:
+            raise ManifestError(f"{path}:{lineno}: {e}") from None
+        if utt.id in seen:
+            raise ManifestError(f"{path}:{lineno}: duplicate utterance id {utt.id!r}")
+        seen.add(utt.id)
+        utts.append(utt)
     return utts
 
 

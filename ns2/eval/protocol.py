@@ -204,16 +204,20 @@ def read_protocol(path: str | os.PathLike) -> list[ProtocolItem]:
     if path.suffix == ".tsv":
         return _check_unique(_read_tsv(path), str(path))
     items = []
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                items.append(ProtocolItem.from_dict(json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise ProtocolError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
-            except (ProtocolError, TypeError) as e:
-                raise ProtocolError(f"{path}:{lineno}: {e}") from None
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ProtocolError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start}); expected a test list "
+                            "(.jsonl, .tsv or .lst)") from None
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            items.append(ProtocolItem.from_dict(json.loads(line)))
+        except json.JSONDecodeError as e:
+            raise ProtocolError(f"{path}:{lineno}: not valid JSON ({e.msg})") from None
+        except (ProtocolError, TypeError) as e:
+            raise ProtocolError(f"{path}:{lineno}: {e}") from None
     return _check_unique(items, str(path))
 
 

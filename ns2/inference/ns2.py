@@ -179,7 +179,8 @@ class NS2Synthesizer(SourceAware, Synthesizer):
         that sampler's default steps. Raises ValueError (one line) for a missing or wrong file."""
         path = Path(path).expanduser()
         if not path.is_file():
-            raise ValueError(f"{path}: no such checkpoint file; expected a NaturalSpeech 2 training checkpoint (.ckpt)")
+            why = "is a directory" if path.is_dir() else "no such checkpoint file"
+            raise ValueError(f"{path}: {why}; expected a NaturalSpeech 2 training checkpoint (.ckpt)")
         ckpt = load_ns2_checkpoint(path)
         stored = dict(ckpt.sampler or {})
         sampler = str(stored.pop("name", "euler_ode"))

@@ -159,6 +159,9 @@ class MyVoiceCorpus:
         self.recipe = MyVoice()
         self.name = self.recipe.name
         self.root = None if root in (None, "") else Path(root).expanduser()
+        if self.root is not None and not self.root.is_dir():
+            why = "is a file" if self.root.exists() else "does not exist"
+            raise RecipeError(f"my_voice: data.corpus.root={self.root} {why}; expected the folder of your clips")
         self.options = self.recipe.check_options(options)
 
     def build(self, root: str | os.PathLike | None = None, num_workers: int = 1) -> Path:
