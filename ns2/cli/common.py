@@ -80,16 +80,11 @@ def one_line_errors(command: str) -> Iterator[None]:
         raise SystemExit(f"{command}: {_one_line(found)}") from None
 
 
-def require_settings(cfg: Any, command: str, under: str | None = None) -> None:
-    """Stop with one line naming every required setting (``???`` in a config) left unset, in ``cfg``
-    or its node ``under``."""
+def require_settings(cfg: Any, command: str) -> None:
+    """Stop with one line naming every required setting (``???`` in a config) left unset in ``cfg``."""
     from omegaconf import OmegaConf
 
-    node = cfg if under is None else OmegaConf.select(cfg, under)
-    if node is None:
-        return
-    prefix = f"{under}." if under else ""
-    missing = sorted(f"{prefix}{k}" for k in OmegaConf.missing_keys(node))
+    missing = sorted(OmegaConf.missing_keys(cfg))
     if missing:
         raise SystemExit(f"{command}: required setting{'s' if len(missing) > 1 else ''} not given: "
                          f"{', '.join(missing)} (pass {missing[0]}=...)")
