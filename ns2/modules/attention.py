@@ -10,9 +10,26 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ns2.modules.dropout import dropout
 from ns2.modules.masks import attention_bias_mask
 
-__all__ = ["MultiHeadAttention"]
+__all__ = ["MultiHeadAttention", "attention"]
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, attn_mask: torch.Tensor | None = None,
+              dropout_p: float = 0.0) -> torch.Tensor:
+    """softmax(q kᵀ / √d) v with dropout on the weights. q: [B, h, Tq, d], k, v: [B, h, Tk, d],
+    attn_mask: bool, broadcastable to [B, h, Tq, Tk], true where a query may attend -> [B, h, Tq, d].
+
+    torch's ``scaled_dot_product_attention``, except with dropout on CPU: there it draws the mask
+    with ``bernoulli_`` (see :mod:`ns2.modules.dropout`), so the weights are formed explicitly and
+    dropped with :func:`~ns2.modules.dropout.dropout` (the same arithmetic as its math path)."""
+    if dropout_p == 0.0 or q.device.type != "cpu":
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p)
+    scores = (q @ k.transpose(-2, -1)) * q.shape[-1] ** -0.5
+    if attn_mask is not None:
+        scores = scores.masked_fill(~attn_mask, float("-inf"))
+    return dropout(scores.softmax(-1), dropout_p) @ v
 
 
 class MultiHeadAttention(nn.Module):
@@ -62,7 +79,7 @@ class MultiHeadAttention(nn.Module):
             if key_mask.shape != context.shape[:2]:
                 raise ValueError(f"key_mask must have shape [B, Tk] = {list(context.shape[:2])}, got {list(key_mask.shape)}")
             attn_mask, has_keys = attention_bias_mask(key_mask.to(device=x.device, dtype=torch.bool))
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0)
+        y = attention(q, k, v, attn_mask, self.dropout if self.training else 0.0)
         y = self.out(y.transpose(1, 2).reshape(x.shape[0], x.shape[1], self.dim))
         if has_keys is not None:
             y = y * has_keys[:, None, None].to(y.dtype)

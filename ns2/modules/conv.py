@@ -1,7 +1,10 @@
 """Masked 1-D convolution blocks (channel-first: ``x: [B, C, T]``, ``mask: [B, T]`` true on valid frames).
 
-Every convolution here sees padded positions as zeros and zeroes its output there, so a sequence
-convolved inside a padded batch gives exactly what it gives alone ('same' zero padding at its end).
+Every convolution here sees padded positions as zeros and every block zeroes its output there, so a
+sequence convolved inside a padded batch gives exactly what it gives alone ('same' zero padding at its
+end). Inside a block the mask is applied where it matters: before a convolution that reads
+neighbouring frames (kernel > 1) and once on the output; pointwise steps between leave padded frames
+unread, so results equal masking after every step.
 """
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ns2.modules.dropout import Dropout
 from ns2.modules.masks import apply_mask
 
 __all__ = ["ChannelLayerNorm", "MaskedConv1d", "ConvFFN", "ConvBlock"]
@@ -57,30 +61,33 @@ class ConvFFN(nn.Module):
             raise ValueError("kernel_sizes must hold at least one kernel size")
         widths = [dim] + [filter_size] * (len(kernel_sizes) - 1) + [dim]
         self.convs = nn.ModuleList(MaskedConv1d(widths[i], widths[i + 1], k) for i, k in enumerate(kernel_sizes))
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         for i, conv in enumerate(self.convs):
-            x = conv(x, mask)
+            if conv.kernel_size[0] > 1:  # reads neighbouring frames
+                x = apply_mask(x, mask)
+            x = nn.Conv1d.forward(conv, x)
             if i + 1 < len(self.convs):
                 x = self.dropout(F.relu(x))
-        return x
+        return apply_mask(x, mask)
 
 
 class ConvBlock(nn.Module):
     """``conv(k) -> ReLU -> LayerNorm -> dropout``, residual when the widths match.
 
     The convolution stack of NaturalSpeech 2's duration and pitch predictors.
-    x: [B, C_in, T], mask: [B, T] -> [B, C_out, T] (zero at padding).
+    x: [B, C_in, T] zero at padding (as every ConvBlock's output is), mask: [B, T] -> [B, C_out, T]
+    (zero at padding).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.conv = MaskedConv1d(in_channels, out_channels, kernel_size)
         self.norm = ChannelLayerNorm(out_channels)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.residual = in_channels == out_channels
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.dropout(self.norm(F.relu(self.conv(x, mask))))
+        y = self.dropout(self.norm(F.relu(nn.Conv1d.forward(self.conv, x))))
         return apply_mask(x + y if self.residual else y, mask)

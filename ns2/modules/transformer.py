@@ -19,6 +19,7 @@ from torch import nn
 
 from ns2.modules.attention import MultiHeadAttention
 from ns2.modules.conv import ConvFFN
+from ns2.modules.dropout import Dropout
 from ns2.modules.masks import apply_mask
 
 __all__ = ["sinusoidal_embedding", "FFTBlock", "TransformerEncoder"]
@@ -46,13 +47,13 @@ class FFTBlock(nn.Module):
         self.attn = MultiHeadAttention(dim, heads, dropout)
         self.ffn_norm = nn.LayerNorm(dim)
         self.ffn = ConvFFN(dim, filter_size, kernel_sizes, dropout)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         h = self.attn_norm(x.transpose(1, 2))
         x = apply_mask(x + self.dropout(self.attn(h, key_mask=mask)).transpose(1, 2), mask)
         h = self.ffn_norm(x.transpose(1, 2)).transpose(1, 2)
-        return apply_mask(x + self.dropout(self.ffn(h, mask)), mask)
+        return x + self.dropout(self.ffn(h, mask))  # both terms are zero at padding
 
 
 class TransformerEncoder(nn.Module):
@@ -78,7 +79,7 @@ class TransformerEncoder(nn.Module):
         self.dim = dim
         self.blocks = nn.ModuleList(FFTBlock(dim, heads, filter_size, kernel_sizes, dropout) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         if x.dim() != 3 or x.shape[1] != self.dim:

@@ -32,6 +32,7 @@ from torch import nn
 
 from ns2.modules.attention import MultiHeadAttention
 from ns2.modules.conv import MaskedConv1d
+from ns2.modules.dropout import Dropout
 from ns2.modules.masks import apply_mask
 
 __all__ = ["FiLM", "WaveNetLayer", "WaveNet", "attention_layer_indices"]
@@ -90,7 +91,7 @@ class WaveNetLayer(nn.Module):
         self.dilated_conv = MaskedConv1d(channels, 2 * channels, kernel_size, dilation=dilation)
         self.cond_conv = MaskedConv1d(cond_channels, 2 * channels, cond_kernel_size, dilation=dilation)
         self.out_conv = MaskedConv1d(channels, 2 * channels, 1)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.has_attention = heads > 0
         if self.has_attention:
             self.attn_norm = nn.LayerNorm(channels)

@@ -51,6 +51,7 @@ from torch import nn
 
 from ns2.data.aligner.mas import maximum_path, path_to_durations
 from ns2.data.aligner.tokens import compact_index, expand_durations
+from ns2.modules.dropout import Dropout
 
 __all__ = ["AlignerModel", "AlignerOutput", "beta_binomial_log_prior"]
 
@@ -104,7 +105,7 @@ class _ConvBlock(nn.Module):
         super().__init__()
         self.conv = nn.Conv1d(channels, channels, kernel_size, padding=kernel_size // 2)
         self.norm = nn.LayerNorm(channels)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x: [B, C, N], mask: [B, 1, N] float -> [B, C, N] (zero on padding)."""

@@ -25,6 +25,7 @@ from torch import nn
 
 from ns2.modules.attention import MultiHeadAttention
 from ns2.modules.conv import ConvBlock
+from ns2.modules.dropout import Dropout
 from ns2.modules.masks import apply_mask, check_mask
 from ns2.modules.wavenet import attention_layer_indices
 
@@ -67,7 +68,7 @@ class ProsodyPredictor(nn.Module):
         self.attention_after = {i: n for n, i in enumerate(where)}
         self.attn_norms = nn.ModuleList(nn.LayerNorm(hidden) for _ in where)
         self.attns = nn.ModuleList(MultiHeadAttention(hidden, heads, dropout, context_dim=prompt_dim or hidden) for _ in where)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = Dropout(dropout)
         self.out = nn.Linear(hidden, 1)
 
     def forward(
@@ -84,6 +85,7 @@ class ProsodyPredictor(nn.Module):
                 raise ValueError("this predictor attends to the speech prompt: pass prompt [B, C_p, Tp]")
             prompt_mask = check_mask(prompt_mask, prompt, "prompt_mask")
             context = prompt.transpose(1, 2)  # [B, Tp, C_p]
+        x = apply_mask(x, mask)  # the blocks read x as zero at padding
         for i, conv in enumerate(self.convs):
             x = conv(x, mask)
             n = self.attention_after.get(i)

@@ -16,8 +16,10 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from ns2.modules.attention import attention
+from ns2.modules.dropout import Dropout
 
 __all__ = ["AdaLayerNorm", "DecoderLayer", "KVCache", "SinePositions", "positions_of"]
 
@@ -98,8 +100,8 @@ class DecoderLayer(nn.Module):
         self.norm1, self.norm2 = norm(dim), norm(dim)
         self.qkv = nn.Linear(dim, 3 * dim)
         self.out = nn.Linear(dim, dim)
-        self.ffn = nn.Sequential(nn.Linear(dim, ffn), nn.GELU(), nn.Dropout(dropout), nn.Linear(ffn, dim))
-        self.drop = nn.Dropout(dropout)
+        self.ffn = nn.Sequential(nn.Linear(dim, ffn), nn.GELU(), Dropout(dropout), nn.Linear(ffn, dim))
+        self.drop = Dropout(dropout)
 
     def _norm(self, norm: nn.Module, x: torch.Tensor, stage: torch.Tensor | None) -> torch.Tensor:
         return norm(x, stage) if self.adaptive else norm(x)
@@ -128,7 +130,6 @@ class DecoderLayer(nn.Module):
             else:
                 cache.keys.append(k)
                 cache.values.append(v)
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask,
-                                           dropout_p=self.dropout_p if self.training else 0.0)
+        y = attention(q, k, v, attn_mask, self.dropout_p if self.training else 0.0)
         x = x + self.drop(self.out(y.transpose(1, 2).reshape(b, s, self.dim)))
         return x + self.drop(self.ffn(self._norm(self.norm2, x, stage)))
