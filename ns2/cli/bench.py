@@ -3,6 +3,7 @@
     ns2 bench target=codec codec=ns2_paper               # encode/decode ms per second of audio
     ns2 bench target=ns2 model=ns2 model/scale=small     # training step and denoiser call
     ns2 bench target=ns2 model/scale=paper device=cuda autocast=bf16
+    ns2 bench target=valle model=valle model/scale=valle_small codec=ns2_paper   # VALL-E's training step
     ns2 bench target=suite                               # everything below, one JSON + one markdown table
 """
 from __future__ import annotations
@@ -35,6 +36,19 @@ def _ns2_net(cfg: DictConfig):
     return instantiate(cfg.model.net, latent_dim=latent_dim, **extra)
 
 
+def _valle_net(cfg: DictConfig):
+    """VALL-E sized by ``model/scale=valle_*``, its n_q / codebook_size (when null) the selected codec's."""
+    net = OmegaConf.to_container(cfg.model.net, resolve=True)
+    codec = cfg.get("codec") or {}
+    for key, codec_key in (("n_q", "n_codebooks"), ("codebook_size", "codebook_size")):
+        if net.get(key) is None:
+            if codec_key not in codec:
+                raise SystemExit(f"ns2 bench target=valle: net.{key} is null and no codec gives it; pass codec=tiny|ns2_paper")
+            net[key] = int(codec[codec_key])
+    torch.manual_seed(int(cfg.seed))
+    return instantiate(net)
+
+
 def compose(config_name: str, overrides: list[str]) -> DictConfig:
     """Hydra's compose from the project's configs, inside a Hydra app or outside one."""
     from hydra import compose as _compose, initialize_config_dir
@@ -47,10 +61,11 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
 
 
 def run_suite(cfg: DictConfig) -> dict:
-    """The suite of ``cfg.suite``: codecs, NS2 training step / denoiser call per scale (FLOPs and the
-    fraction of the measured matmul throughput), sampler RTF against NFE, F0 throughput. One JSON with
+    """The suite of ``cfg.suite``: codecs, NS2 training step / denoiser call per scale and VALL-E's training
+    step per scale (FLOPs and the fraction of the measured matmul throughput), sampler RTF against NFE,
+    F0 throughput. One JSON with
     every result, and a markdown table beside it."""
-    from ns2.eval.bench import bench_codec, bench_f0, bench_ns2, bench_sampler
+    from ns2.eval.bench import bench_codec, bench_f0, bench_ns2, bench_sampler, bench_valle
 
     s = cfg.suite
     results: dict[str, dict] = {}
@@ -65,6 +80,13 @@ def run_suite(cfg: DictConfig) -> dict:
             results[key] = bench_ns2(_ns2_net(c), batch_size=cfg.batch_size, phonemes=cfg.phonemes,
                                      frames=cfg.frames, prompt_frames=cfg.prompt_frames, repeats=cfg.repeats,
                                      device=cfg.device, seed=cfg.seed, autocast=autocast)
+    for scale in s.get("valle_scales") or []:
+        c = compose("bench", ["model=valle", f"model/scale={scale}", f"codec={s.ns2_codec}"])
+        for autocast in s.autocast:
+            key = f"{scale}" + ("" if autocast is None else f"_{autocast}")
+            results[key] = bench_valle(_valle_net(c), batch_size=cfg.batch_size, phonemes=cfg.phonemes,
+                                       frames=cfg.frames, prompt_frames=cfg.prompt_frames, repeats=cfg.repeats,
+                                       device=cfg.device, seed=cfg.seed, autocast=autocast)
     c = compose("bench", ["model=ns2", f"model/scale={s.sampler_scale}", f"codec={s.ns2_codec}"])
     results[f"sampler_ns2_{s.sampler_scale}"] = bench_sampler(
         _ns2_net(c), solvers=tuple((str(n), int(k)) for n, k in s.solvers), phonemes=cfg.phonemes,
@@ -92,6 +114,10 @@ def suite_table(results: dict[str, dict]) -> str:
             fig = (f"train step {r['train_step_s'] * 1000:.1f} ms ({r['train_step_gflops']:.2f} GFLOP, "
                    f"{r['train_matmul_fraction']:.2f} of matmul peak), denoiser call {r['denoise_call_ms']:.2f} ms "
                    f"({r['denoise_matmul_fraction']:.2f}), peak memory {r['peak_memory_mb']:.0f} MiB, {r['autocast']}")
+        elif key.startswith("valle_"):
+            fig = (f"train step {r['train_step_s'] * 1000:.1f} ms ({r['train_step_gflops']:.2f} GFLOP, "
+                   f"{r['train_matmul_fraction']:.2f} of matmul peak), peak memory {r['peak_memory_mb']:.0f} MiB, "
+                   f"{r['autocast']}")
         elif key.startswith("sampler_"):
             fig = ", ".join(f"{k[4:]} (NFE {r['nfe_' + k[4:]]}) RTF {v:.3f}" for k, v in r.items() if k.startswith("rtf_"))
         else:
@@ -101,7 +127,7 @@ def suite_table(results: dict[str, dict]) -> str:
 
 
 def run_bench(cfg: DictConfig) -> dict:
-    from ns2.eval.bench import bench_codec, bench_ns2
+    from ns2.eval.bench import bench_codec, bench_ns2, bench_valle
 
     log = setup_logging()
     if cfg.threads:
@@ -132,8 +158,16 @@ def run_bench(cfg: DictConfig) -> dict:
                            prompt_frames=cfg.prompt_frames, repeats=cfg.repeats, device=cfg.device, seed=cfg.seed,
                            autocast=cfg.autocast, compile=OmegaConf.to_container(cfg.compile) if cfg.compile else None)
         name = cfg.name or f"ns2_{_choice('model/scale')}" + ("_compiled" if cfg.compile else "")
+    elif cfg.target == "valle":
+        if cfg.get("model") is None or "net" not in cfg.model or "layers" not in cfg.model.net:
+            raise SystemExit("ns2 bench target=valle: no model selected; pass model=valle [model/scale=valle_tiny|"
+                             "valle_small|valle_paper] codec=...")
+        result = bench_valle(_valle_net(cfg), batch_size=cfg.batch_size, phonemes=cfg.phonemes, frames=cfg.frames,
+                             prompt_frames=cfg.prompt_frames, repeats=cfg.repeats, device=cfg.device, seed=cfg.seed,
+                             autocast=cfg.autocast)
+        name = cfg.name or _choice("model/scale")
     else:
-        raise SystemExit(f"ns2 bench: unknown target {cfg.target!r}; expected codec, ns2 or suite")
+        raise SystemExit(f"ns2 bench: unknown target {cfg.target!r}; expected codec, ns2, valle or suite")
     result = {"benchmark": cfg.target, "commit": git_commit(), **result}
     out = Path(cfg.out_dir) / f"{name}_{result['device'].split(':')[0]}.json"
     write_json(out, result)

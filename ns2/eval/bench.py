@@ -1,4 +1,5 @@
-"""Speed and memory benchmarks: the codec's encode/decode and NaturalSpeech 2's training / sampling steps.
+"""Speed and memory benchmarks: the codec's encode/decode, NaturalSpeech 2's and VALL-E's training steps,
+NaturalSpeech 2's denoiser call and sampling.
 
 Each benchmark returns a flat dict of numbers plus how they were obtained (device, threads, torch
 version, sizes, repeats); ``ns2 bench`` writes it to ``experiments/bench/<name>.json``.
@@ -16,8 +17,10 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["bench_codec", "bench_ns2", "bench_sampler", "bench_f0", "count_flops", "matmul_throughput", "time_fn",
-           "environment"]
+__all__ = ["bench_codec", "bench_ns2", "bench_valle", "bench_sampler", "bench_f0", "count_flops", "matmul_throughput",
+           "time_fn", "environment"]
+
+AUTOCAST = {None: None, "fp32": None, "bf16": torch.bfloat16}
 
 
 def _sync(device: torch.device) -> None:
@@ -83,6 +86,33 @@ def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
+def _autocast(device: torch.device, autocast: str | None):
+    """A context factory: bf16 autocast for ``autocast="bf16"``, none for None / "fp32"."""
+    if autocast not in AUTOCAST:
+        raise ValueError(f"autocast={autocast!r}: expected one of {sorted(k for k in AUTOCAST if k)} or null")
+    dtype = AUTOCAST[autocast]
+    return lambda: torch.autocast(device.type, dtype=dtype, enabled=dtype is not None)
+
+
+def _train_figures(train_step: Callable[[], Any], flops: int, device: torch.device, repeats: int, warmup: int,
+                   autocast: str | None, frames: int) -> dict[str, Any]:
+    """A training step's timing, FLOP rate against the matmul throughput measured right after it in the
+    step's own precision (fp32, or bf16 under bf16 autocast), and peak memory."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    t = time_fn(train_step, device, repeats, warmup=warmup)
+    memory = _peak_memory_mb(device)
+    peak = matmul_throughput(device, dtype=AUTOCAST[autocast] or torch.float32)
+    return {
+        "train_step_s": t,
+        "train_frames_per_s": frames / t,
+        "train_step_gflops": flops / 1e9,
+        "matmul_gflops_per_s": peak / 1e9,
+        "train_matmul_fraction": flops / t / peak,
+        "peak_memory_mb": memory,
+    }
+
+
 @torch.inference_mode()
 def bench_codec(codec: nn.Module, seconds: float = 10.0, batch_size: int = 1, repeats: int = 5,
                 device: str | torch.device = "cpu", seed: int = 0) -> dict[str, Any]:
@@ -136,10 +166,7 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
         t=torch.rand(B, generator=g).to(device), z_prompt=torch.randn(B, D, Tp, generator=g).to(device),
         prompt_mask=torch.ones(B, Tp, dtype=torch.bool, device=device),
     )
-    dtype = {"bf16": torch.bfloat16, None: None}[autocast]
-
-    def ctx():
-        return torch.autocast(device.type, dtype=dtype) if dtype is not None else torch.autocast(device.type, enabled=False)
+    ctx = _autocast(device, autocast)
 
     def train_step() -> None:
         net.zero_grad(set_to_none=True)
@@ -170,11 +197,7 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
 
         compile = compile_boxes(net, compile)
     warmup = 2 if compile else 1  # compilation (and the recompile for eval mode) stays out of the timing
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    t_train = time_fn(train_step, device, repeats, warmup=warmup)
-    train_mem = _peak_memory_mb(device)
-    peak = matmul_throughput(device)
+    train = _train_figures(train_step, train_flops, device, repeats, warmup, autocast, B * T)
     net.eval()
     t_denoise = time_fn(denoise, device, repeats, warmup=warmup)
     return {
@@ -186,16 +209,59 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
         "autocast": autocast or "fp32",
         "compile": compile or None,
         "repeats": repeats,
-        "train_step_s": t_train,
-        "train_frames_per_s": B * T / t_train,
+        **train,
         "denoise_call_ms": 1000 * t_denoise,
         "sampled_frames": sampled,
-        "train_step_gflops": train_flops / 1e9,
         "denoise_call_gflops": denoise_flops / 1e9,
-        "matmul_gflops_per_s": peak / 1e9,
-        "train_matmul_fraction": train_flops / t_train / peak,
-        "denoise_matmul_fraction": denoise_flops / t_denoise / peak,
-        "peak_memory_mb": train_mem,
+        "denoise_matmul_fraction": denoise_flops / t_denoise / (train["matmul_gflops_per_s"] * 1e9),
+        **environment(device),
+    }
+
+
+def bench_valle(net: nn.Module, batch_size: int = 2, phonemes: int = 60, frames: int = 400, prompt_frames: int = 240,
+                repeats: int = 3, device: str | torch.device = "cpu", seed: int = 0,
+                autocast: str | None = None) -> dict[str, Any]:
+    """One VALL-E training step: the AR decoder's teacher-forced pass over codebook 1 (+ EOS) and the NAR
+    decoder's pass for one stage (codebook 2 from the prompt's codes and codebook 1), both cross-entropies,
+    backward; the losses VALLELit trains with. The batch: ``batch_size`` items of ``phonemes`` phonemes and
+    ``frames`` frames of random codes, the first ``prompt_frames`` the NAR's prompt."""
+    from ns2.losses.valle import ar_sequences, masked_cross_entropy
+
+    device = torch.device(device)
+    net = net.to(device).train()
+    g = torch.Generator().manual_seed(seed)
+    B, L, T = batch_size, phonemes, frames
+    ph = torch.randint(1, net.vocab_size, (B, L), generator=g).to(device)
+    text_mask = torch.ones(B, L, dtype=torch.bool, device=device)
+    codes = torch.randint(0, net.codebook_size, (B, net.n_q, T), generator=g).to(device)
+    frame_mask = torch.ones(B, T, dtype=torch.bool, device=device)
+    prompt_len = torch.full((B,), min(prompt_frames, T - 1), dtype=torch.long, device=device)
+    ctx = _autocast(device, autocast)
+
+    def train_step() -> None:
+        net.zero_grad(set_to_none=True)
+        loss = torch.zeros((), device=device)
+        with ctx():
+            if net.ar is not None:
+                inputs, targets, mask = ar_sequences(codes[:, 0], frame_mask, net.ar.bos, net.ar.eos)
+                loss = loss + masked_cross_entropy(net.ar(ph, text_mask, inputs, mask), targets, mask)[0]
+            if net.nar is not None:
+                target = frame_mask & (torch.arange(T, device=device)[None, :] >= prompt_len[:, None])
+                logits = net.nar(ph, text_mask, codes, frame_mask, prompt_len, 1)
+                loss = loss + masked_cross_entropy(logits, codes[:, 1], target)[0]
+        loss.backward()
+
+    flops = count_flops(train_step)
+    return {
+        "params": _params(net),
+        "batch_size": B,
+        "phonemes": L,
+        "frames": T,
+        "prompt_frames": int(prompt_len[0]),
+        "n_q": net.n_q,
+        "autocast": autocast or "fp32",
+        "repeats": repeats,
+        **_train_figures(train_step, flops, device, repeats, 1, autocast, B * T),
         **environment(device),
     }
 

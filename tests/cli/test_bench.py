@@ -1,4 +1,4 @@
-"""``ns2 bench``: both benchmarks run at tiny sizes and write their JSON with provenance."""
+"""``ns2 bench``: every benchmark runs at tiny sizes and writes its JSON with provenance."""
 from __future__ import annotations
 
 import json
@@ -12,6 +12,8 @@ from ns2.cli.bench import run_bench
     (["target=codec", "codec=tiny", "seconds=0.5", "repeats=1"], ["encode_ms_per_audio_s", "decode_ms_per_audio_s", "params"]),
     (["target=ns2", "model=ns2", "model/scale=tiny", "codec=tiny", "repeats=1", "batch_size=2", "frames=80",
       "phonemes=20", "prompt_frames=40"], ["train_step_s", "denoise_call_ms", "params"]),
+    (["target=valle", "model=valle", "model/scale=valle_tiny", "codec=tiny", "repeats=1", "batch_size=2",
+      "frames=40", "phonemes=12", "prompt_frames=10"], ["train_step_s", "train_step_gflops", "train_matmul_fraction"]),
 ])
 def test_bench_writes_results(compose, tmp_path, overrides, keys):
     cfg = compose("bench", [f"out_dir={tmp_path}/bench", "name=b", *overrides])
@@ -26,6 +28,26 @@ def test_bench_writes_results(compose, tmp_path, overrides, keys):
 def test_bench_without_a_model_says_what_to_pass(compose):
     with pytest.raises(SystemExit, match="model=ns2"):
         run_bench(compose("bench", ["target=ns2"]))
+    with pytest.raises(SystemExit, match="model=valle"):
+        run_bench(compose("bench", ["target=valle", "model=ns2"]))
+
+
+def test_valle_flops_are_the_decoders_arithmetic():
+    """The AR and NAR passes of one training step count what their layers multiply: per layer and token,
+    forward 2·(4·H² + 2·H·F) for the projections plus the attention products; ×3 with backward."""
+    from ns2.eval.bench import bench_valle
+    from ns2.models.valle import VALLE
+
+    H, F_, layers, B, L, T, K, n_q = 32, 64, 2, 2, 6, 10, 16, 3
+    net = VALLE(vocab_size=20, n_q=n_q, codebook_size=K, dim=H, heads=2, layers=layers, ffn=F_, dropout=0.0)
+    r = bench_valle(net, batch_size=B, phonemes=L, frames=T, prompt_frames=4, repeats=1)
+    s_ar, s_nar = L + T + 1, L + T  # the AR reads BOS + T codes, the NAR T frames
+    per_token = 2 * (4 * H * H + 2 * H * F_)
+    dense = layers * per_token * B * (s_ar + s_nar)
+    attention = layers * 2 * 2 * B * H * (s_ar**2 + s_nar**2)  # q·kᵀ and weights·v, every pair
+    heads = 2 * B * H * ((K + 1) * (T + 1) + K * T)  # output heads over the audio positions (AR: K codes + EOS)
+    assert r["train_step_gflops"] * 1e9 == pytest.approx(3 * (dense + attention + heads), rel=0.1)
+    assert r["params"] == sum(p.numel() for p in net.parameters()) and r["n_q"] == n_q
 
 
 def test_flop_count_matches_the_arithmetic():
@@ -45,12 +67,15 @@ def test_suite_writes_every_benchmark_and_a_table(compose, tmp_path):
     cfg = compose("bench", [f"out_dir={tmp_path}", "target=suite", "repeats=1", "seconds=0.5", "batch_size=1",
                             "frames=60", "phonemes=12", "prompt_frames=20", "suite.codecs=[tiny]",
                             "suite.ns2_codec=tiny", "suite.ns2_scales=[tiny]", "suite.autocast=[null,bf16]",
+                            "suite.valle_scales=[valle_tiny]",
                             "suite.sampler_scale=tiny", "suite.solvers=[[euler_ode,8],[dpm_solver_pp,4]]",
                             "suite.f0_seconds=1.0"])
     run_bench(cfg)
     saved = json.loads((tmp_path / "suite_cpu.json").read_text())
     r = saved["results"]
-    assert set(r) == {"codec_tiny", "ns2_tiny", "ns2_tiny_bf16", "sampler_ns2_tiny", "prep_f0"}
+    assert set(r) == {"codec_tiny", "ns2_tiny", "ns2_tiny_bf16", "valle_tiny", "valle_tiny_bf16", "sampler_ns2_tiny",
+                      "prep_f0"}
+    assert r["valle_tiny"]["train_step_gflops"] > 0 and r["valle_tiny_bf16"]["autocast"] == "bf16"
     assert r["ns2_tiny"]["train_step_gflops"] > r["ns2_tiny"]["denoise_call_gflops"] > 0
     assert 0 < r["ns2_tiny"]["train_matmul_fraction"] < 2
     assert r["ns2_tiny_bf16"]["autocast"] == "bf16"
