@@ -193,6 +193,13 @@ def test_cpu_dropout_has_torchs_distribution(p):
     torch.testing.assert_close(dropout(x, p), y)  # seeded: the same mask again
 
 
+def test_cpu_dropout_keeps_the_dtype_and_the_rate_in_bfloat16():
+    x = torch.ones(400, 500, dtype=torch.bfloat16)
+    torch.manual_seed(0)
+    y = dropout(x, 0.2)
+    assert y.dtype == torch.bfloat16 and abs((y != 0).float().mean().item() - 0.8) < 0.005
+
+
 def test_dropout_module_is_identity_in_eval_and_keeps_torchs_interface():
     d = Dropout(0.5)
     x = torch.randn(4, 8)
