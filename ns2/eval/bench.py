@@ -149,7 +149,8 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
     """One training step (forward + backward of the teacher-forced pass) and one denoiser call.
 
     The batch: ``batch_size`` items of ``phonemes`` phonemes, ``frames`` target frames (durations
-    spread evenly) and a ``prompt_frames`` prompt; ``autocast`` = "bf16" times under bfloat16 autocast;
+    spread evenly) and a ``prompt_frames`` prompt; the denoiser call runs on the same ``frames`` (the
+    batch's durations and pitch, not an untrained predictor's); ``autocast`` = "bf16" times under bfloat16 autocast;
     ``compile`` (NS2Lit's ``model.compile`` settings, e.g. ``{modules: [diffusion]}``) times the boxes
     under ``torch.compile`` (FLOPs are counted eagerly first; compilation happens in the warm-up calls).
     """
@@ -178,7 +179,8 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
     def denoiser_call():
         net.eval()
         with torch.inference_mode(), ctx():
-            cond = net.infer_condition(ph, batch["phoneme_mask"], batch["z_prompt"], batch["prompt_mask"])
+            cond = net.infer_condition(ph, batch["phoneme_mask"], batch["z_prompt"], batch["prompt_mask"],
+                                       durations=batch["durations"], log_f0=batch["log_f0"])  # ``frames`` frames
             denoise = net.denoiser(cond.cond, cond.frame_mask, cond.prompt_hidden, cond.prompt_mask)
         z = torch.randn(B, D, int(cond.cond.shape[-1]), generator=g).to(device)
         tt = torch.full((B,), 0.5, device=device)
