@@ -63,8 +63,7 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
 def run_suite(cfg: DictConfig) -> dict:
     """The suite of ``cfg.suite``: codecs, NS2 training step / denoiser call per scale and VALL-E's training
     step per scale (FLOPs and the fraction of the measured matmul throughput), sampler RTF against NFE,
-    F0 throughput. One JSON with
-    every result, and a markdown table beside it."""
+    F0 throughput. One JSON with every result, and a markdown table beside it."""
     from ns2.eval.bench import bench_codec, bench_f0, bench_ns2, bench_sampler, bench_valle
 
     s = cfg.suite
@@ -73,20 +72,16 @@ def run_suite(cfg: DictConfig) -> dict:
         c = compose("bench", [f"codec={name}"])
         results[f"codec_{name}"] = bench_codec(instantiate(c.codec), seconds=cfg.seconds, batch_size=1,
                                                repeats=cfg.repeats, device=cfg.device, seed=cfg.seed)
-    for scale in s.ns2_scales:
-        c = compose("bench", ["model=ns2", f"model/scale={scale}", f"codec={s.ns2_codec}"])
-        for autocast in s.autocast:
-            key = f"ns2_{scale}" + ("" if autocast is None else f"_{autocast}")
-            results[key] = bench_ns2(_ns2_net(c), batch_size=cfg.batch_size, phonemes=cfg.phonemes,
-                                     frames=cfg.frames, prompt_frames=cfg.prompt_frames, repeats=cfg.repeats,
-                                     device=cfg.device, seed=cfg.seed, autocast=autocast)
-    for scale in s.get("valle_scales") or []:
-        c = compose("bench", ["model=valle", f"model/scale={scale}", f"codec={s.ns2_codec}"])
-        for autocast in s.autocast:
-            key = f"{scale}" + ("" if autocast is None else f"_{autocast}")
-            results[key] = bench_valle(_valle_net(c), batch_size=cfg.batch_size, phonemes=cfg.phonemes,
-                                       frames=cfg.frames, prompt_frames=cfg.prompt_frames, repeats=cfg.repeats,
-                                       device=cfg.device, seed=cfg.seed, autocast=autocast)
+    trained = [("ns2", s.ns2_scales, "ns2_", _ns2_net, bench_ns2),  # keys ns2_<scale>, valle_<scale> (_bf16)
+               ("valle", s.get("valle_scales") or [], "", _valle_net, bench_valle)]
+    for model, scales, prefix, build, bench in trained:
+        for scale in scales:
+            c = compose("bench", [f"model={model}", f"model/scale={scale}", f"codec={s.ns2_codec}"])
+            for autocast in s.autocast:
+                key = f"{prefix}{scale}" + ("" if autocast is None else f"_{autocast}")
+                results[key] = bench(build(c), batch_size=cfg.batch_size, phonemes=cfg.phonemes, frames=cfg.frames,
+                                     prompt_frames=cfg.prompt_frames, repeats=cfg.repeats, device=cfg.device,
+                                     seed=cfg.seed, autocast=autocast)
     c = compose("bench", ["model=ns2", f"model/scale={s.sampler_scale}", f"codec={s.ns2_codec}"])
     results[f"sampler_ns2_{s.sampler_scale}"] = bench_sampler(
         _ns2_net(c), solvers=tuple((str(n), int(k)) for n, k in s.solvers), phonemes=cfg.phonemes,
@@ -110,14 +105,12 @@ def suite_table(results: dict[str, dict]) -> str:
         if key.startswith("codec_"):
             fig = (f"encode {r['encode_ms_per_audio_s']:.1f} ms, decode {r['decode_ms_per_audio_s']:.1f} ms per "
                    f"second of audio (RTF {r['encode_rtf']:.3f} / {r['decode_rtf']:.3f})")
-        elif key.startswith("ns2_"):
+        elif key.startswith(("ns2_", "valle_")):
             fig = (f"train step {r['train_step_s'] * 1000:.1f} ms ({r['train_step_gflops']:.2f} GFLOP, "
-                   f"{r['train_matmul_fraction']:.2f} of matmul peak), denoiser call {r['denoise_call_ms']:.2f} ms "
-                   f"({r['denoise_matmul_fraction']:.2f}), peak memory {r['peak_memory_mb']:.0f} MiB, {r['autocast']}")
-        elif key.startswith("valle_"):
-            fig = (f"train step {r['train_step_s'] * 1000:.1f} ms ({r['train_step_gflops']:.2f} GFLOP, "
-                   f"{r['train_matmul_fraction']:.2f} of matmul peak), peak memory {r['peak_memory_mb']:.0f} MiB, "
-                   f"{r['autocast']}")
+                   f"{r['train_matmul_fraction']:.2f} of matmul peak), ")
+            if "denoise_call_ms" in r:
+                fig += f"denoiser call {r['denoise_call_ms']:.2f} ms ({r['denoise_matmul_fraction']:.2f}), "
+            fig += f"peak memory {r['peak_memory_mb']:.0f} MiB, {r['autocast']}"
         elif key.startswith("sampler_"):
             fig = ", ".join(f"{k[4:]} (NFE {r['nfe_' + k[4:]]}) RTF {v:.3f}" for k, v in r.items() if k.startswith("rtf_"))
         else:
