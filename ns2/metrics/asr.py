@@ -80,12 +80,18 @@ class WhisperRecognizer:
 
 
 class PocketsphinxRecognizer:
-    """PocketSphinx 5 decoder with its bundled US-English acoustic model, LM and dictionary."""
+    """PocketSphinx 5 decoder with its bundled US-English acoustic model, LM and dictionary;
+    ``lm``: an ARPA (or binary) language model to decode with instead of the bundled one."""
 
-    def __init__(self) -> None:
+    def __init__(self, lm: str | os.PathLike | None = None) -> None:
         from pocketsphinx import Decoder
 
-        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL")
+        kwargs: dict[str, Any] = {}
+        if lm is not None:
+            if not os.path.isfile(lm):
+                raise FileNotFoundError(f"PocketSphinx language model {lm} not found (expected an ARPA file)")
+            kwargs["lm"] = str(lm)
+        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **kwargs)
 
     def transcribe(self, wav16: np.ndarray) -> str:
         return self.transcribe_scored(wav16)[0]

@@ -18,8 +18,11 @@ the corpus WER (sum of errors / sum of reference words; the usual ASR figure and
 papers report), and the share of utterances with WER > 0.5 (a failure rate).
 
 Metrics: ``wer_hubert_large`` (HuBERT-Large CTC, NS2 / VALL-E protocol), ``wer_whisper_large_v3``
-(Seed-TTS-eval protocol), and ``wer_pocketsphinx`` (offline fallback; far weaker ASR, so its values are
-only good for relative checks). Each returns ``<name>`` (this utterance's WER) plus the counts
+(Seed-TTS-eval protocol), ``wer_pocketsphinx`` (offline fallback; far weaker ASR, so its values are
+only good for relative checks) and ``wer_pocketsphinx_domain`` (the same recogniser decoding with a
+language model of the test domain, :mod:`ns2.metrics.lm`: for the synthetic corpus, whose improbable
+sentences the general LM mis-hears; a domain LM lowers every system's WER, so compare its values
+only with each other). Each returns ``<name>`` (this utterance's WER) plus the counts
 ``<name>_errors`` and ``<name>_ref_words`` that corpus aggregation needs; :meth:`WERMetric.evaluate`
 also gives the transcript.
 """
@@ -249,3 +252,25 @@ class PocketsphinxWER(WERMetric):
         from ns2.metrics.asr import PocketsphinxRecognizer
 
         self.recognizer = PocketsphinxRecognizer()
+
+
+@register_metric("wer_pocketsphinx_domain")
+class PocketsphinxDomainWER(WERMetric):
+    """PocketSphinx 5 (bundled acoustic model and dictionary) with a domain language model.
+
+    ``lm``: ``synthetic`` (a trigram model of the synthetic corpus's sentence generator, drawn with
+    a seed of its own and cached under ``cache_dir``, see :func:`ns2.metrics.lm.synthetic_domain_lm`)
+    or the path of an ARPA file.
+    """
+
+    backbone = "pocketsphinx_en_us"
+    keys = WERMetric._keys("wer_pocketsphinx_domain")
+
+    def __init__(self, *args: Any, lm: str = "synthetic", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._require_backbone()
+        from ns2.metrics.asr import PocketsphinxRecognizer
+        from ns2.metrics.lm import synthetic_domain_lm
+
+        self.lm = str(synthetic_domain_lm(self.cache_dir) if lm == "synthetic" else lm)
+        self.recognizer = PocketsphinxRecognizer(lm=self.lm)

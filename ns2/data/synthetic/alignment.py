@@ -166,12 +166,15 @@ def _rms(x: np.ndarray) -> float:
 
 
 def align_events(events: Sequence[Event], audio: np.ndarray, sample_rate: int, text: str, symbols,
-                 reference: list[list[str]] | None = None, context: str = "") -> Aligned:
+                 reference: list[list[str]] | None = None, context: str = "",
+                 pause_rms: float | None = PAUSE_RMS) -> Aligned:
     """Ground truth for one utterance (see the module doc).
 
     ``audio: [S]`` int16 as synthesized (tells pauses from glides); ``text``: exactly the string
     that was synthesized; ``reference``: the front end's symbols per orthographic word of
-    ``text`` (used to split joined espeak words), or None.
+    ``text`` (used to split joined espeak words), or None; ``pause_rms``: the RMS below which an
+    unnamed event is a pause rather than a glide (None: every unnamed event is a pause, as Flite's
+    ``pau`` segments are).
     """
     num_samples = int(audio.shape[0])
     items = text_items(text)
@@ -205,7 +208,7 @@ def align_events(events: Sequence[Event], audio: np.ndarray, sample_rate: int, t
         end = phone_events[k + 1][0].sample if k + 1 < len(phone_events) else num_samples
         end = min(max(end, start), num_samples)
         if not ev.name and end > start and seg_syms and seg_syms[-1] != [SIL] \
-                and _rms(audio[start:end]) >= PAUSE_RMS:
+                and pause_rms is not None and _rms(audio[start:end]) >= pause_rms:
             seg_bounds[-1] = (seg_bounds[-1][0], end)  # a glide: part of the phoneme before it
             continue
         if ev.name and seg_syms and seg_group[-1] == g and seg_syms[-1] != [SIL] \

@@ -36,7 +36,7 @@ import numpy as np
 
 from ns2.data.manifest import Utterance, read_manifest, summarize, write_manifest
 from ns2.data.synthetic.sentences import SentenceGenerator
-from ns2.data.synthetic.speakers import ACCENTS, Speaker, make_speakers
+from ns2.data.synthetic.speakers import ACCENTS, FliteSpeaker, Speaker, make_flite_speakers, make_speakers
 from ns2.utils.io import atomic_open, read_jsonl, write_json
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,7 @@ SIZES: dict[str, dict[str, Any]] = {
         "test_utterances_per_speaker": 6,
         "singing_train": 4, "singing_valid": 1, "singing_test": 1,
         "accents": list(ACCENTS), "formant_shift_prob": 0.5, "singing_rate_scale": 0.8,
+        "engine": "espeak",
     },
     "small": {
         "train_speakers": 24, "test_speakers": 6,
@@ -66,8 +67,13 @@ SIZES: dict[str, dict[str, Any]] = {
         "test_utterances_per_speaker": 20,
         "singing_train": 84, "singing_valid": 6, "singing_test": 10,
         "accents": list(ACCENTS), "formant_shift_prob": 0.5, "singing_rate_scale": 0.8,
+        "engine": "flite",
     },
 }
+#: Synthesizers: ``espeak`` (espeak-ng voices x variants, exact phoneme events; ``accents`` and
+#: ``formant_shift_prob`` apply) or ``flite`` (Flite voices reshaped by Praat, far more intelligible
+#: to an offline recogniser; see :func:`make_flite_speakers`).
+ENGINES = ("espeak", "flite")
 
 #: espeak voice language -> text front-end language code (espeak calls British English "en").
 FRONTEND_LANGUAGE = {"en": "en-gb"}
@@ -84,7 +90,7 @@ class Job:
     id: str
     kind: str
     split: str
-    speaker: Speaker
+    speaker: Speaker | FliteSpeaker
     text: str
     chapter: str
     rel: str          # wav path relative to root
@@ -92,7 +98,7 @@ class Job:
     rate_scale: float = 1.0
 
 
-def language_of(speaker: Speaker) -> str:
+def language_of(speaker: Speaker | FliteSpeaker) -> str:
     return FRONTEND_LANGUAGE.get(speaker.accent, speaker.accent)
 
 
@@ -115,6 +121,8 @@ def resolve_params(size: str, overrides: dict[str, Any] | None = None) -> dict[s
         if key not in params:
             raise SyntheticError(f"unknown synthetic corpus parameter {key!r}; expected one of {sorted(params)}")
         params[key] = _plain(value)
+    if params["engine"] not in ENGINES:
+        raise SyntheticError(f"synthetic corpus: unknown engine {params['engine']!r}; expected one of {ENGINES}")
     if params["valid_per_speaker"] >= params["utterances_per_speaker"]:
         raise SyntheticError("synthetic corpus: valid_per_speaker must be smaller than utterances_per_speaker")
     return params
@@ -122,8 +130,11 @@ def resolve_params(size: str, overrides: dict[str, Any] | None = None) -> dict[s
 
 def plan(params: dict[str, Any], seed: int) -> tuple[list[Speaker], list[Job]]:
     """Speakers and the ordered list of items; a pure function of ``params`` and ``seed``."""
-    speakers = make_speakers(params["train_speakers"], params["test_speakers"], seed, params["accents"],
-                             params["formant_shift_prob"])
+    if params["engine"] == "flite":
+        speakers = make_flite_speakers(params["train_speakers"], params["test_speakers"], seed)
+    else:
+        speakers = make_speakers(params["train_speakers"], params["test_speakers"], seed, params["accents"],
+                                 params["formant_shift_prob"])
     train = [s for s in speakers if not s.held_out]
     test = [s for s in speakers if s.held_out]
     sentences = SentenceGenerator(seed)
@@ -191,8 +202,10 @@ def _to_int16(y: np.ndarray) -> np.ndarray:
     return np.clip(np.round(np.asarray(y, dtype=np.float64) * 32768.0), -32768, 32767).astype(np.int16)
 
 
-def _formant_shift(audio: np.ndarray, sample_rate: int, ratio: float, seed: int) -> np.ndarray:
-    """Praat "Change gender": formants x ``ratio``, pitch and duration unchanged; same length."""
+def _formant_shift(audio: np.ndarray, sample_rate: int, ratio: float, seed: int, f0: float = 0.0,
+                   pitch_range: float = 1.0) -> np.ndarray:
+    """Praat "Change gender": formants x ``ratio``, median F0 set to ``f0`` Hz (0: unchanged),
+    pitch excursions x ``pitch_range``; duration unchanged, same length. ``audio``: int16."""
     import parselmouth
     from parselmouth.praat import call
 
@@ -200,7 +213,7 @@ def _formant_shift(audio: np.ndarray, sample_rate: int, ratio: float, seed: int)
 
     seed_praat(seed)
     snd = parselmouth.Sound(audio.astype(np.float64) / 32768.0, float(sample_rate))
-    out = call(snd, "Change gender", 60.0, 600.0, float(ratio), 0.0, 1.0, 1.0)
+    out = call(snd, "Change gender", 60.0, 600.0, float(ratio), float(f0), float(pitch_range), 1.0)
     y = np.asarray(out.values[0], dtype=np.float64)
     n = audio.shape[0]
     y = y[:n] if y.size >= n else np.pad(y, (0, n - y.size))
@@ -243,33 +256,58 @@ def run_job(job: Job, root: str | os.PathLike) -> dict[str, Any]:
     spk = job.speaker
     language = language_of(spk)
     normalized = normalize(job.text, language)
-    out = get_espeak().synthesize(normalized, spk.settings(job.rate_scale))
-    if out.sample_rate != SAMPLE_RATE:
-        raise SyntheticError(f"espeak-ng runs at {out.sample_rate} Hz; the synthetic corpus expects {SAMPLE_RATE}")
     context = f"item {job.id}, voice {spk.voice}"
-    aligned = align_events(out.events, out.audio, out.sample_rate, normalized, DEFAULT_SYMBOLS,
-                           reference=_reference(normalized, language), context=context)
-    audio = out.audio
-    if spk.formant_shift != 1.0:
-        audio = _formant_shift(audio, out.sample_rate, spk.formant_shift, zlib.crc32(f"{job.seed}-{job.id}".encode()))
+    item_seed = zlib.crc32(f"{job.seed}-{job.id}".encode())
+    if isinstance(spk, FliteSpeaker):
+        audio, aligned = _speak_flite(job, normalized, language, context, item_seed)
+    else:
+        out = get_espeak().synthesize(normalized, spk.settings(job.rate_scale))
+        if out.sample_rate != SAMPLE_RATE:
+            raise SyntheticError(f"espeak-ng runs at {out.sample_rate} Hz; the synthetic corpus expects {SAMPLE_RATE}")
+        aligned = align_events(out.events, out.audio, out.sample_rate, normalized, DEFAULT_SYMBOLS,
+                               reference=_reference(normalized, language), context=context)
+        audio = out.audio
+        if spk.formant_shift != 1.0:
+            audio = _formant_shift(audio, out.sample_rate, spk.formant_shift, item_seed)
     phonemes, word_index, times, score = aligned.phonemes, aligned.word_index, aligned.times, None
     extra: dict[str, Any] = {"voice": spk.voice, "formant_shift": spk.formant_shift, "normalized_text": normalized}
     if job.kind == "singing":
         from ns2.data.synthetic.singing import sing
 
         rng = random.Random(f"singing-{job.seed}-{job.id}")
-        item = sing(audio.astype(np.float64) / 32768.0, out.sample_rate, phonemes, word_index, times,
+        item = sing(audio.astype(np.float64) / 32768.0, SAMPLE_RATE, phonemes, word_index, times,
                     aligned.words, rng)
         audio, times, score = _to_int16(item.audio), item.phoneme_times, item.score
         extra.update(item.info)
-    _write_wav(root / job.rel, audio, out.sample_rate)
+    _write_wav(root / job.rel, audio, SAMPLE_RATE)
     _write_texts(root, job, normalized)
     utt = Utterance(
-        id=job.id, audio=job.rel, sample_rate=out.sample_rate, duration=len(audio) / out.sample_rate,
+        id=job.id, audio=job.rel, sample_rate=SAMPLE_RATE, duration=len(audio) / SAMPLE_RATE,
         speaker=spk.id, text=job.text, kind=job.kind, split=job.split, language=language,
         phonemes=phonemes, word_index=word_index, phoneme_times=times, score=score, extra=extra,
     ).validate()
     return utt.to_dict()
+
+
+def _speak_flite(job: Job, normalized: str, language: str, context: str, seed: int):
+    """Flite speech of ``normalized`` in ``job.speaker``'s voice at :data:`SAMPLE_RATE` (int16) and
+    its ground truth (:class:`~ns2.data.synthetic.alignment.Aligned`)."""
+    from ns2.data.audio import resample
+    from ns2.data.synthetic.alignment import align_events
+    from ns2.data.synthetic.flite_alignment import flite_events
+    from ns2.data.synthetic.flite_synth import get_flite
+    from ns2.text import DEFAULT_SYMBOLS
+
+    spk = job.speaker
+    out = get_flite().synthesize(normalized, spk.base, spk.duration_stretch / job.rate_scale, seed=seed)
+    reference = _reference(normalized, language)
+    events = flite_events(out.segments, normalized, reference, out.sample_rate, context)
+    aligned = align_events(events, out.audio, out.sample_rate, normalized, DEFAULT_SYMBOLS, reference=reference,
+                           context=context, pause_rms=None)
+    audio = _formant_shift(out.audio, out.sample_rate, spk.formant_shift, seed, spk.f0, spk.pitch_range)
+    audio = _to_int16(resample(audio.astype(np.float32) / 32768.0, out.sample_rate, SAMPLE_RATE))
+    aligned.times[-1][1] = len(audio) / SAMPLE_RATE
+    return audio, aligned
 
 
 def _run_chunk(jobs: list[Job], root: str) -> list[dict[str, Any]]:

@@ -153,3 +153,74 @@ def make_speakers(num_train: int, num_test: int, seed: int, accents: Sequence[st
     train = _draw(rng, num_train, TRAIN_VARIANTS_MALE, TRAIN_VARIANTS_FEMALE, accents, 1000, False, formant_shift_prob)
     test = _draw(rng, num_test, TEST_VARIANTS_MALE, TEST_VARIANTS_FEMALE, accents, 9000, True, formant_shift_prob)
     return calibrate_pitch(train + test) if calibrate else train + test
+
+
+# ------------------------------------------------------------------------------- Flite speakers
+#: Flite base voices (see :mod:`ns2.data.synthetic.flite_synth`) and their own sex; ``kal`` (8 kHz)
+#: is left out for its bandwidth.
+FLITE_BASES: dict[str, str] = {"rms": "male", "awb": "male", "kal16": "male", "slt": "female"}
+#: Target median F0 (Hz) and formant-ratio ranges per (speaker sex, base sex).
+_FLITE_PITCH = {"male": (82.0, 150.0), "female": (165.0, 255.0)}
+_FLITE_FORMANT = {("male", "male"): (0.90, 1.06), ("male", "female"): (0.84, 0.92),
+                  ("female", "female"): (0.94, 1.10), ("female", "male"): (1.10, 1.20)}
+
+
+@dataclass(frozen=True)
+class FliteSpeaker:
+    """One synthetic voice made from a Flite voice: Praat's "Change gender" sets its median F0
+    (``f0``, Hz), pitch-range factor and formant ratio afterwards (duration unchanged, so the
+    segment timings stay exact); ``duration_stretch`` > 1 speaks slower."""
+
+    id: str
+    base: str
+    gender: str
+    f0: float
+    pitch_range: float
+    formant_shift: float
+    duration_stretch: float
+    held_out: bool
+    accent: str = "en-us"
+
+    @property
+    def voice(self) -> str:
+        return f"flite-{self.base}"
+
+    def to_dict(self) -> dict:
+        return asdict(self) | {"voice": self.voice}
+
+
+def _flite_distance(a: FliteSpeaker, b: FliteSpeaker) -> float:
+    """Distance between two voices in semitones of F0 and of formant ratio (x2), plus 3 for
+    different base voices."""
+    return math.hypot(12.0 * math.log2(a.f0 / b.f0), 24.0 * math.log2(a.formant_shift / b.formant_shift)) \
+        + (3.0 if a.base != b.base else 0.0)
+
+
+def make_flite_speakers(num_train: int, num_test: int, seed: int, min_distance: float = 1.5) -> list[FliteSpeaker]:
+    """Training speakers (ids ``1000 + i``) then held-out speakers (``9000 + i``) alternating
+    female/male, each at least ``min_distance`` (:func:`_flite_distance`) from every other."""
+    if num_train < 1 or num_test < 0:
+        raise ValueError(f"synthetic speakers: need num_train >= 1 and num_test >= 0, got {num_train}, {num_test}")
+    rng = random.Random(f"flite-speakers-{seed}")
+    bases = {"male": ["rms", "awb", "kal16", "rms", "awb", "kal16", "slt"], "female": ["slt", "slt", "slt", "rms", "kal16"]}
+    out: list[FliteSpeaker] = []
+    for i in range(num_train + num_test):
+        held_out = i >= num_train
+        gender = "female" if i % 2 == 0 else "male"
+        for attempt in range(200):
+            base = rng.choice(bases[gender])
+            lo, hi = _FLITE_FORMANT[(gender, FLITE_BASES[base])]
+            f_lo, f_hi = _FLITE_PITCH[gender]
+            spk = FliteSpeaker(
+                id=str((9000 + i - num_train) if held_out else (1000 + i)), base=base, gender=gender,
+                f0=round(math.exp(rng.uniform(math.log(f_lo), math.log(f_hi))), 1),
+                pitch_range=round(rng.uniform(0.7, 1.5), 2), formant_shift=round(rng.uniform(lo, hi), 3),
+                duration_stretch=round(rng.uniform(0.92, 1.15), 2), held_out=held_out,
+            )
+            if all(_flite_distance(spk, o) >= min_distance for o in out):
+                break
+        else:
+            raise ValueError(f"synthetic speakers: cannot place {num_train + num_test} Flite voices "
+                             f"{min_distance} apart; lower min_distance")
+        out.append(spk)
+    return out
