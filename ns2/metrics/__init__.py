@@ -13,6 +13,7 @@ sim_resemblyzer           resemblyzer                offline fallback of both SI
 wer_hubert_large          hubert_large_ls960_ft      HuBERT-Large CTC (NS2 / VALL-E WER)
 wer_whisper_large_v3      whisper_large_v3           Whisper large-v3 (Seed-TTS-eval WER)
 wer_pocketsphinx          pocketsphinx_en_us         offline fallback of both WER metrics
+wer_pocketsphinx_domain   pocketsphinx_en_us         the same with a domain LM (ns2.metrics.lm)
 prosody                   praat                      NS2 phoneme-level pitch / duration statistics
 dnsmos                    dnsmos_p835                DNSMOS P.835 + P.808 (speechmos ONNX)
 utmos                     utmos22_strong             UTMOS22 strong learner (fallback: dnsmos)

@@ -34,6 +34,7 @@ __all__ = ["FLITE_VOICES", "Flite", "FliteError", "FliteOutput", "Segment", "fli
 #: Usable English voices and their native sample rates.
 FLITE_VOICES: dict[str, int] = {"rms": 16000, "slt": 16000, "awb": 16000, "kal16": 16000, "kal": 8000}
 _CORE_LIBS = ("libflite.so.1", "libflite_cmulex.so.1", "libflite_usenglish.so.1")
+_PRELOAD = ("libasound.so.2",)  # libflite1's own dependency, loaded from the same folder when unpacked there
 _MULTIARCH = ("x86_64-linux-gnu", "aarch64-linux-gnu")
 
 
@@ -104,6 +105,10 @@ class Flite:
                              "system library path; run `make install` (it installs Debian's libflite1) or "
                              "`apt-get install flite`, or set NS2_FLITE_LIB_DIR")
         try:
+            for n in _PRELOAD:
+                path = _find(n)
+                if path is not None and not path.startswith("/usr/"):
+                    ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
             for n in _CORE_LIBS:
                 ctypes.CDLL(_find(n), mode=ctypes.RTLD_GLOBAL)
         except OSError as e:
