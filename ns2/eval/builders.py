@@ -30,6 +30,7 @@ from ns2.eval.protocol import ProtocolItem
 
 __all__ = [
     "build_ns2",
+    "build_singing",
     "build_synthetic",
     "build_valle",
     "crop_words",
@@ -253,3 +254,29 @@ def build_synthetic(
         if len(g) >= 2
     }
     return _round_robin(per)
+
+
+def build_singing(
+    utts: Iterable[Utterance], *, prompt_seconds: float = 3.0, seed: int = 0, split: str = "test"
+) -> dict[str, list[ProtocolItem]]:
+    """Singing targets of ``split`` (items with ``kind == "singing"`` and a score), in two lists:
+    ``speech`` (the prompt a ``prompt_seconds`` crop of the speaker's speech, the paper's zero-shot
+    singing) and ``singing`` (a crop of another sung item of the speaker; targets whose speaker sings
+    only once are left out of this list). Each item carries its score in ``extra.score``."""
+    utts = list(utts)
+    sung = [u for u in utts if u.kind == "singing" and u.split == split and u.score and u.text.strip()]
+    speech = _by_speaker(_speech(utts, split))
+    singing = _by_speaker(sung)
+    out: dict[str, list[ProtocolItem]] = {}
+    for prompt_kind, pools in (("speech", speech), ("singing", singing)):
+        per: dict[str, list[ProtocolItem]] = {}
+        for spk, targets in singing.items():
+            for t in targets:
+                others = [u for u in pools.get(spk, []) if u.id != t.id]
+                if not others:
+                    continue
+                item = _cross_item(t, others, prompt_seconds, seed)
+                item.extra.update(score=t.score, target_kind="singing", prompt_kind=prompt_kind)
+                per.setdefault(spk, []).append(item)
+        out[prompt_kind] = _round_robin(per)
+    return out

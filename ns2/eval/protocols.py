@@ -26,7 +26,7 @@ import os
 from pathlib import Path
 from typing import Any, Sequence
 
-from ns2.eval.builders import build_ns2, build_synthetic, build_valle
+from ns2.eval.builders import build_ns2, build_singing, build_synthetic, build_valle
 from ns2.eval.protocol import ProtocolItem, read_seedtts_meta, write_protocol
 
 __all__ = ["build_lists", "main"]
@@ -69,6 +69,14 @@ def build_lists(builder: str, *, manifest: str | None = None, meta: str | None =
         secs = float(prompt_seconds[0])
         items = build_synthetic(utts, prompt_seconds=secs, seed=seed, split=split or "test")
         return {name or "synthetic": (items, _info("synthetic", manifest, items, seed=seed, split=split, prompt_seconds=secs))}
+    if builder == "singing":
+        secs = float(prompt_seconds[0])
+        base = name or "singing"
+        return {
+            f"{base}-{kind}-prompt": (items, _info("singing", manifest, items, seed=seed, split=split, prompt_kind=kind,
+                                                   prompt_seconds=secs))
+            for kind, items in build_singing(utts, prompt_seconds=secs, seed=seed, split=split or "test").items()
+        }
     if builder == "ns2":
         lists = build_ns2(utts, n_speakers=speakers, per_speaker=per_speaker, prompt_seconds=prompt_seconds,
                           seed=seed, split=split, min_seconds=min_seconds or 0.0, max_seconds=max_seconds)
@@ -90,12 +98,12 @@ def build_lists(builder: str, *, manifest: str | None = None, meta: str | None =
                                                               prompt_seconds=secs, min_seconds=lo, max_seconds=hi))
             for mode, items in lists.items()
         }
-    raise SystemExit(f"unknown builder {builder!r}; expected synthetic, ns2, valle or seedtts")
+    raise SystemExit(f"unknown builder {builder!r}; expected synthetic, singing, ns2, valle or seedtts")
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Path]:
     p = argparse.ArgumentParser(prog="python -m ns2.eval.protocols", description=__doc__.split("\n\n")[0])
-    p.add_argument("builder", choices=["synthetic", "ns2", "valle", "seedtts"])
+    p.add_argument("builder", choices=["synthetic", "singing", "ns2", "valle", "seedtts"])
     p.add_argument("--manifest", help="corpus manifest (prepared/manifest.jsonl or raw.jsonl)")
     p.add_argument("--meta", help="Seed-TTS-eval meta.lst (seedtts)")
     p.add_argument("--out", help="output list path (builders that make one list)")

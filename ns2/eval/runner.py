@@ -159,10 +159,14 @@ class EvalInputs:
 
         sr = self.sample_rate
         inputs: dict[str, Any] = dict.fromkeys(
-            ("prompt_wav", "ref_wav", "prompt_resynth_wav", "hyp_alignment", "prompt_alignment", "ref_alignment"))
+            ("prompt_wav", "ref_wav", "prompt_resynth_wav", "hyp_alignment", "prompt_alignment", "ref_alignment",
+             "score"))
         why: dict[str, str] = {}
         notes: list[str] = []
         inputs["prompt_wav"] = prompt
+        inputs["score"] = item.extra.get("score")
+        if inputs["score"] is None:
+            why["score"] = "the test item has no score (extra.score: singing items only)"
         if item.gt_wav:
             try:
                 ref, rsr = load_item_audio(item, "gt", ts.audio_root)

@@ -50,8 +50,10 @@ def key_direction(key: str, metric: Metric | None = None) -> bool | None:
     last = key.split("/")[-1]
     if key.startswith("wer_") or last.endswith(("_diff", "_rmse", "rmse_cents")) or last == "frac_gt_50":
         return False
-    if last.endswith(("_corr", "vuv_f1")) or key.startswith(("sim_", "dnsmos", "utmos")):
+    if last.endswith(("_corr", "vuv_f1", "_rpa", "_rca", "hit_rate")) or key.startswith(("sim_", "dnsmos", "utmos")):
         return True
+    if last.endswith("_error_ms"):
+        return False
     return None if metric is None else metric.higher_is_better
 
 

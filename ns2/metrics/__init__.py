@@ -15,6 +15,7 @@ wer_whisper_large_v3      whisper_large_v3           Whisper large-v3 (Seed-TTS-
 wer_pocketsphinx          pocketsphinx_en_us         offline fallback of both WER metrics
 wer_pocketsphinx_domain   pocketsphinx_en_us         the same with a domain LM (ns2.metrics.lm)
 prosody                   praat                      NS2 phoneme-level pitch / duration statistics
+singing                   praat                      score following: raw pitch/chroma accuracy, ...
 dnsmos                    dnsmos_p835                DNSMOS P.835 + P.808 (speechmos ONNX)
 utmos                     utmos22_strong             UTMOS22 strong learner (fallback: dnsmos)
 ========================  =========================  ==============================================
@@ -23,8 +24,8 @@ utmos                     utmos22_strong             UTMOS22 strong learner (fal
 returns per-utterance floats; :mod:`ns2.metrics.stats` and :func:`aggregate_wer` summarise them.
 Heavy dependencies (transformers, resemblyzer, onnxruntime, pocketsphinx) are imported on first use.
 """
-# The built-in metric modules register their metrics on import (mos, prosody, sim, wer).
-from ns2.metrics import mos, prosody, sim, wer  # noqa: F401
+# The built-in metric modules register their metrics on import (mos, prosody, sim, singing, wer).
+from ns2.metrics import mos, prosody, sim, singing, wer  # noqa: F401
 from ns2.metrics.backbones import BackboneChecksumError, MissingBackboneError
 from ns2.metrics.prosody import Alignment
 from ns2.metrics.registry import (

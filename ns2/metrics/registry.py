@@ -45,6 +45,7 @@ INPUTS = (
     "hyp_alignment",  # ns2.metrics.prosody.Alignment of the hypothesis (phoneme durations in frames)
     "prompt_alignment",
     "ref_alignment",
+    "score",  # the written notes of a sung target (ns2.metrics.singing.notes_of reads both forms)
 )
 
 
@@ -97,6 +98,7 @@ class Metric:
         hyp_alignment: Any = None,
         prompt_alignment: Any = None,
         ref_alignment: Any = None,
+        score: Any = None,
     ) -> dict[str, float]:
         """Score one synthesized utterance ``hyp_wav: [S]`` (all waveforms at ``sr``) -> ``{key: value}``."""
         given = dict(
@@ -107,6 +109,7 @@ class Metric:
             hyp_alignment=hyp_alignment,
             prompt_alignment=prompt_alignment,
             ref_alignment=ref_alignment,
+            score=score,
         )
         missing = sorted(k for k in self.requires if given[k] is None)
         if missing:

@@ -19,7 +19,7 @@ def test_demo_steps_compose(compose, demo_cfg, tmp_path):
     assert list(cmds) == list(STEPS)
     for step, argv in cmds.items():
         name, overrides = argv[0], [a for a in argv[1:] if not a.startswith("hydra.")]
-        if name == "eval":
+        if name in ("eval", "compare"):
             overrides = [a.replace("protocol=", "eval/protocol@protocol=", 1) if a.startswith("protocol=") else a
                          for a in overrides]
         cfg = compose(name, overrides)
@@ -29,9 +29,11 @@ def test_demo_steps_compose(compose, demo_cfg, tmp_path):
         if name == "train":
             assert cfg.model._target_ == "ns2.lit.NS2Lit"
             assert str(cfg.trainer.max_time) == "00:00:10:00"
-        if name == "eval":
-            assert list(cfg.systems) == ["groundtruth", "ns2"] and cfg.fallbacks is True
+        if name == "compare":  # the demo's eval step is the paper's comparison table
+            assert list(cfg.systems) == ["groundtruth", "resynth", "ns2"] and cfg.fallbacks is True
             assert Path(cfg.system.ns2.path).name == "last.ckpt"
+            assert cfg.system.resynth.codec.endswith("codec_tiny_harmonic.pth")
+            assert "wer_pocketsphinx_domain" in cfg.metrics and cfg.report.pairs == "ns2"
 
 
 def test_demo_codec_is_shipped(demo_cfg):

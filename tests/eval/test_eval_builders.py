@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ns2.data.manifest import Utterance, write_manifest
-from ns2.eval.builders import build_ns2, build_synthetic, build_valle, crop_words
+from ns2.eval.builders import build_ns2, build_singing, build_synthetic, build_valle, crop_words
 from ns2.eval.protocol import read_protocol
 from ns2.eval.protocols import main as protocols_main
 
@@ -107,6 +107,25 @@ def test_synthetic_held_out_speech_only():
     items = build_synthetic(utts, seed=0)
     assert len(items) == 15 and {i.speaker for i in items} == {"s000", "s001", "s002"}
     assert all(not i.id.endswith("_099") and i.prompt_id != i.id for i in items)
+
+
+def test_singing_lists_carry_the_score_and_the_prompt_kind():
+    score = [{"lyric": "a", "pitch": 60, "start": 0.0, "duration": 1.0, "phoneme_start": 0, "phoneme_end": 1}]
+
+    def sung(spk, n):
+        u = utt(spk, n, 4.0, kind="singing")
+        return Utterance.from_dict({**u.to_dict(), "score": score})
+
+    utts = corpus(2, 3, lo=4.0, hi=5.0) + [sung("s000", 50), sung("s000", 51), sung("s001", 50)] \
+        + [Utterance.from_dict({**sung("s000", 52).to_dict(), "split": "train"})]
+    lists = build_singing(utts, seed=0)
+    speech, singing = lists["speech"], lists["singing"]
+    assert sorted(i.id for i in speech) == ["s000_050", "s000_051", "s001_050"]
+    assert all(i.extra["score"] == score and i.extra["prompt_kind"] == "speech" for i in speech)
+    assert all(not i.prompt_id.endswith(("_050", "_051")) for i in speech)  # prompts from speech
+    # s001 sings once: no other sung item to prompt with; s000's two prompt each other
+    assert sorted((i.id, i.prompt_id) for i in singing) == [("s000_050", "s000_051"), ("s000_051", "s000_050")]
+    assert build_singing(utts, seed=0) == lists
 
 
 def test_command_line_on_recipe_manifests(tmp_path, capsys):
