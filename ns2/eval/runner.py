@@ -59,8 +59,15 @@ def build_eval_metrics(cfg: Mapping[str, Any]) -> tuple[list[Any], list[dict[str
     from ns2.metrics.backbones import MissingBackboneError
     from ns2.metrics.registry import build_metrics
 
-    common = dict(device=str(cfg.get("device") or "cpu"), checksums=cfg.get("checksums"),
-                  options={k: dict(v) for k, v in (cfg.get("metric_options") or {}).items()})
+    options = {k: dict(v) for k, v in (cfg.get("metric_options") or {}).items()}
+    wanted = set(cfg.get("metrics") or []) | set(cfg.get("optional_metrics") or [])
+    if "wer_pocketsphinx_domain" in wanted:  # the domain LM: the synthetic corpus's unless a file is named
+        domain = options.setdefault("wer_pocketsphinx_domain", {})
+        if domain.get("lm") in (None, "synthetic"):
+            from ns2.data.synthetic.lm import synthetic_domain_lm
+
+            domain["lm"] = str(synthetic_domain_lm(cfg.get("cache_dir")))
+    common = dict(device=str(cfg.get("device") or "cpu"), checksums=cfg.get("checksums"), options=options)
     resolved: dict[str, str] = {}
     metrics = build_metrics(list(cfg.get("metrics") or []), cfg.get("cache_dir"), bool(cfg.get("fallbacks")),
                             resolved=resolved, **common)

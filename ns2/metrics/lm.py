@@ -4,7 +4,7 @@ The offline recogniser (PocketSphinx) ships a general-English LM; the synthetic 
 grammatical but improbable sentences ("this doctor danced again through my wire"), which that LM
 pulls towards likelier words even when the audio is clear. A domain LM, estimated from sentences
 the corpus's generator draws with a seed of its own (never the evaluated sentences), is the
-standard remedy: the recogniser still hears every word (the audio decides between the thousands of
+standard remedy (the synthetic corpus's own: :func:`ns2.data.synthetic.lm.synthetic_domain_lm`): the recogniser still hears every word (the audio decides between the thousands of
 word sequences the domain allows), it only stops preferring phrases of newspaper English.
 
 :func:`build_arpa` estimates an interpolated absolute-discounting model (Ney, Essen & Kneser 1994)
@@ -24,12 +24,9 @@ from typing import Iterable
 
 from ns2.utils.io import atomic_open
 
-__all__ = ["SYNTHETIC_LM", "build_arpa", "synthetic_domain_lm", "synthetic_domain_sentences", "tokenize", "write_arpa"]
+__all__ = ["build_arpa", "tokenize", "write_arpa"]
 
 BOS, EOS = "<s>", "</s>"
-#: The synthetic corpus's domain model: sentences and lyrics drawn with this seed (the corpus draws
-#: its own with its seed, 0 by default, and seed + 7919), spoken form (numbers as words).
-SYNTHETIC_LM = {"seed": 1_000_003, "sentences": 40_000, "lyrics": 10_000, "order": 3, "discount": 0.7}
 _WORD = re.compile(r"[a-z0-9']+")
 
 
@@ -118,23 +115,3 @@ def write_arpa(path: str | os.PathLike, sentences: Iterable[str], order: int = 3
         f.write(text)
     return path
 
-
-def synthetic_domain_sentences(seed: int, sentences: int, lyrics: int) -> list[str]:
-    """Spoken-form sentences (and singing lyrics) of the synthetic corpus's generator."""
-    from ns2.data.synthetic.sentences import SentenceGenerator
-    from ns2.text import normalize
-
-    gen = SentenceGenerator(seed)
-    out = [normalize(gen.sentence(), "en-us") for _ in range(sentences)]
-    return out + [normalize(gen.lyric(), "en-us") for _ in range(lyrics)]
-
-
-def synthetic_domain_lm(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The synthetic corpus's ARPA model (:data:`SYNTHETIC_LM`), built once (a few seconds) and
-    cached as ``<cache_dir>/lm/synthetic-<settings>.arpa`` (default cache: ``~/.cache/ns2``)."""
-    root = Path(cache_dir).expanduser() if cache_dir else Path.home() / ".cache" / "ns2"
-    c = SYNTHETIC_LM
-    path = root / "lm" / f"synthetic-s{c['seed']}-n{c['sentences']}+{c['lyrics']}-o{c['order']}-d{c['discount']}.arpa"
-    if not path.is_file():
-        write_arpa(path, synthetic_domain_sentences(c["seed"], c["sentences"], c["lyrics"]), c["order"], c["discount"])
-    return path

@@ -258,19 +258,21 @@ class PocketsphinxWER(WERMetric):
 class PocketsphinxDomainWER(WERMetric):
     """PocketSphinx 5 (bundled acoustic model and dictionary) with a domain language model.
 
-    ``lm``: ``synthetic`` (a trigram model of the synthetic corpus's sentence generator, drawn with
-    a seed of its own and cached under ``cache_dir``, see :func:`ns2.metrics.lm.synthetic_domain_lm`)
-    or the path of an ARPA file.
+    ``lm``: the path of an ARPA file. ``ns2 eval`` passes the synthetic corpus's
+    (:func:`ns2.data.synthetic.lm.synthetic_domain_lm`, a trigram of its sentence generator drawn with
+    a seed of its own) unless ``metric_options.wer_pocketsphinx_domain.lm`` names another file.
     """
 
     backbone = "pocketsphinx_en_us"
     keys = WERMetric._keys("wer_pocketsphinx_domain")
 
-    def __init__(self, *args: Any, lm: str = "synthetic", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lm: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._require_backbone()
         from ns2.metrics.asr import PocketsphinxRecognizer
-        from ns2.metrics.lm import synthetic_domain_lm
 
-        self.lm = str(synthetic_domain_lm(self.cache_dir) if lm == "synthetic" else lm)
+        if not lm or lm == "synthetic":
+            raise ValueError("metric 'wer_pocketsphinx_domain': expected lm=<ARPA file> (`ns2 eval` builds the "
+                             "synthetic corpus's: ns2.data.synthetic.lm.synthetic_domain_lm)")
+        self.lm = str(lm)
         self.recognizer = PocketsphinxRecognizer(lm=self.lm)

@@ -74,7 +74,7 @@ def test_pocketsphinx_reads_the_model_and_the_domain_helps(tmp_path):
     from ns2.data.audio import resample
     from ns2.data.synthetic.flite_synth import flite_available, get_flite
     from ns2.metrics.asr import PocketsphinxRecognizer
-    from ns2.metrics.lm import synthetic_domain_lm
+    from ns2.data.synthetic.lm import synthetic_domain_lm
     from ns2.metrics.wer import word_errors
 
     if not flite_available():
@@ -91,8 +91,12 @@ def test_pocketsphinx_reads_the_model_and_the_domain_helps(tmp_path):
 
 def test_domain_metric_is_registered_under_its_own_name(tmp_path):
     pytest.importorskip("pocketsphinx")
+    from ns2.eval.runner import build_eval_metrics
     from ns2.metrics.registry import get_metric_class
 
-    m = get_metric_class("wer_pocketsphinx_domain")(cache_dir=tmp_path)
-    assert m.name == "wer_pocketsphinx_domain" and m.lm.endswith(".arpa")
+    with pytest.raises(ValueError, match="expected lm=<ARPA file>"):
+        get_metric_class("wer_pocketsphinx_domain")()
+    metrics = build_eval_metrics({"metrics": ["wer_pocketsphinx_domain"], "cache_dir": str(tmp_path)})[0]
+    m = metrics[0]
+    assert m.name == "wer_pocketsphinx_domain" and m.lm.startswith(str(tmp_path)) and m.lm.endswith(".arpa")
     assert not math.isnan(m.score(np.zeros(16000, np.float32), 16000, text="hello")["wer_pocketsphinx_domain"])
