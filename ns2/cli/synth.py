@@ -6,6 +6,8 @@
     ns2 synth ckpt=model.ckpt list=items.jsonl out_dir=outs          # lines {"id", "text", "prompt"}
     ns2 synth ckpt=model.ckpt mode=vc source=a.wav source_text="..." prompt=b.wav out=a_as_b.wav
     ns2 synth ckpt=model.ckpt mode=se source=noisy.wav text="..." [prompt=clean.wav] out=clean.wav
+    ns2 synth ckpt=model.ckpt mode=sing score=song.musicxml prompt=voice.wav out=song.wav [transpose=-5]
+    ns2 synth ckpt=model.ckpt mode=sing score=song.mid lyrics="hap-py birth-day" prompt=voice.wav out=song.wav
     ns2 synth ckpt=valle.ckpt text="Hello there." prompt=speaker.wav prompt_text="What the prompt says." out=b.wav
 
 Free-text and path values (``text``, ``source_text``, ``prompt``...) are quoted for Hydra before
@@ -33,9 +35,11 @@ MODES = {
     "tts": ("text", "prompt"),
     "vc": ("source", "source_text", "prompt"),
     "se": ("source", "text"),
+    "sing": ("score", "prompt"),
 }
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
-QUOTED_KEYS = ("text", "source_text", "prompt", "prompt_text", "source", "ckpt", "out", "list", "out_dir")
+QUOTED_KEYS = ("text", "source_text", "prompt", "prompt_text", "source", "ckpt", "out", "list", "out_dir", "score",
+               "lyrics")
 # each system's synthesizer class and the command-line keys it takes (key -> constructor argument)
 SYSTEMS = {
     "ns2": ("ns2.inference.ns2:NS2Synthesizer", {k: k for k in ("sampler", "steps", "tau", "duration_scale",
@@ -138,7 +142,7 @@ def _check_item(item: dict[str, Any], mode: str, where: str, base: Path | None =
         if max_text_chars and n > max_text_chars:
             raise SynthUsageError(f"{where}: {key} has {n} characters, more than max_text_chars={max_text_chars}; "
                                   "split it into sentences (a list=... file) or raise max_text_chars")
-    for key in ("prompt", "source"):
+    for key in ("prompt", "source", "score"):
         if item.get(key):
             p = _resolve(item[key], base)
             if not p.is_file():
@@ -179,11 +183,33 @@ def synth_item(synth: Any, mode: str, item: Mapping[str, Any]) -> tuple[Any, int
         source, ssr = _read_audio(item["source"], "source")
         prompt, psr = _read_audio(item["prompt"], "prompt")
         wav, sr = synth.convert(source, ssr, prompt, psr, source_text=item["source_text"], seed=seed)
+    elif mode == "sing":
+        wav, sr = sing_item(synth, item)
     else:
         source, ssr = _read_audio(item["source"], "source")
         clean, csr = _read_audio(item["prompt"], "prompt") if item.get("prompt") else (None, None)
         wav, sr = synth.enhance(source, ssr, text=item["text"], clean_prompt_wav=clean, clean_prompt_sr=csr, seed=seed)
     return wav, sr, dict(getattr(synth, "last_info", None) or {})
+
+
+def sing_item(synth: Any, item: Mapping[str, Any]) -> tuple[Any, int]:
+    """``mode=sing``: the score file (MusicXML, or MIDI + ``lyrics``) read and converted at the
+    synthesizer's frame rate (:func:`ns2.data.singing.convert.score_frames`, moved by ``transpose``
+    semitones), then sung in the prompt's voice with the score's durations and pitch."""
+    from ns2.data.singing.convert import score_frames
+    from ns2.data.singing.readers import read_score
+
+    if not hasattr(synth, "codec"):
+        raise SynthUsageError(f"mode=sing: {type(synth).__name__} takes no score (NaturalSpeech 2 checkpoints do)")
+    try:
+        notes = read_score(item["score"], item.get("lyrics") or None)
+        frames = score_frames(notes, frame_rate=synth.sample_rate / synth.codec.hop_length, language=synth.language,
+                              transpose=float(item.get("transpose") or 0.0))
+    except ValueError as e:
+        raise SynthUsageError(str(e)) from None
+    prompt, psr = _read_audio(item["prompt"], "prompt")
+    return synth.synthesize(frames.text, prompt, psr, score=frames.as_score(), seed=int(item.get("seed", 0)),
+                            utt_id=item.get("id"))
 
 
 def _one_line(e: BaseException) -> str:
@@ -236,8 +262,8 @@ def run_synth(cfg: Mapping[str, Any] | DictConfig, synth: Any = None) -> dict[st
             item["out"] = out_dir / f"{item['id']}.wav"
         log_path: Path | None = out_dir / "synth.jsonl"
     else:
-        item = {k: _str(opt.get(k)) for k in ("text", "source_text", "prompt", "prompt_text", "source")}
-        item.update(id=None, seed=seed)
+        item = {k: _str(opt.get(k)) for k in ("text", "source_text", "prompt", "prompt_text", "source", "score", "lyrics")}
+        item.update(id=None, seed=seed, transpose=opt.get("transpose"))
         _check_item(item, mode, "the command line", max_text_chars=max_chars)
         if not opt.get("out"):
             raise SynthUsageError("out is required: pass out=PATH.wav")

@@ -77,6 +77,34 @@ def test_vc_and_se_modes(synth, wavs):
         run_synth({"mode": "vc", "out": str(wavs / "x.wav"), **common}, synth)
 
 
+def test_sing_mode_follows_the_score(synth, wavs):
+    """mode=sing: a MusicXML melody with lyrics sung with the score's timing and (transposed) pitch."""
+    music21 = pytest.importorskip("music21")
+    s = music21.stream.Stream([music21.tempo.MetronomeMark(number=120)])
+    for p, text, syl in (("A3", "hel", "begin"), ("C4", "lo", "end"), ("E4", "there", "single")):
+        n = music21.note.Note(p, quarterLength=1)
+        n.lyrics = [music21.note.Lyric(text=text, syllabic=syl)]
+        s.append(n)
+    score = wavs / "song.musicxml"
+    s.write("musicxml", fp=str(score))
+    common = {"mode": "sing", "score": str(score), "prompt": str(wavs / "prompt.wav")}
+    run_synth({**common, "out": str(wavs / "sung.wav")}, synth)
+    info = dict(synth.last_info)
+    frame_rate = SR / 200
+    assert info["frames"] == round(1.5 * frame_rate) == sum(info["durations"])
+    wav, sr = sf.read(wavs / "sung.wav")
+    assert len(wav) == info["frames"] * 200
+    run_synth({**common, "transpose": 12, "out": str(wavs / "up.wav")}, synth)
+    up = np.asarray(synth.last_info["log_f0"])
+    assert synth.last_info["durations"] == info["durations"]
+    assert np.allclose(up - np.asarray(info["log_f0"]), np.log(2.0), atol=1e-4)  # an octave up, frame by frame
+    (wavs / "x.mid").write_bytes(b"MThd")
+    with pytest.raises(SynthUsageError, match="needs its lyrics"):
+        run_synth({**common, "score": str(wavs / "x.mid"), "out": str(wavs / "x.wav")}, synth)
+    with pytest.raises(SynthUsageError, match="mode=sing needs score"):
+        run_synth({"mode": "sing", "prompt": str(wavs / "prompt.wav"), "out": str(wavs / "x.wav")}, synth)
+
+
 @pytest.mark.parametrize(
     "cfg, match",
     [
@@ -84,7 +112,7 @@ def test_vc_and_se_modes(synth, wavs):
         ({"ckpt": "m.ckpt", "prompt": "p.wav", "out": "o.wav"}, "needs text"),
         ({"ckpt": "m.ckpt", "text": "Hi.", "out": "o.wav"}, "needs prompt"),
         ({"ckpt": "m.ckpt", "text": "Hi.", "prompt": "nope.wav", "out": "o.wav"}, "prompt file not found"),
-        ({"ckpt": "m.ckpt", "text": "Hi.", "mode": "sing"}, "expected one of tts, vc, se"),
+        ({"ckpt": "m.ckpt", "text": "Hi.", "mode": "dance"}, "expected one of tts, vc, se, sing"),
     ],
 )
 def test_usage_errors_are_one_line(cfg, match):
