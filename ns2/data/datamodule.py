@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 from pathlib import Path
@@ -77,8 +78,11 @@ class TTSDataModule(L.LightningDataModule):
                  prompt: Mapping[str, Any] | PromptConfig | bool | None = None, max_frames_per_item: int | None = None,
                  bucket_width: int | None = None, max_batch_size: int | None = None,
                  val_max_frames: int | None = None, symbols: Any = None, pin_memory: bool = False,
-                 persistent_workers: bool = False, drop_last: bool = False):
+                 persistent_workers: bool = False, drop_last: bool = False, singing_upsample: float = 1.0):
         super().__init__()
+        if singing_upsample < 0:
+            raise ValueError(f"singing_upsample must be >= 0 (copies of each singing item per epoch), got {singing_upsample}")
+        self.singing_upsample = float(singing_upsample)
         self.manifest = Path(manifest)
         self.fields = tuple(str(f) for f in fields)
         self.max_frames = int(max_frames)
@@ -130,7 +134,8 @@ class TTSDataModule(L.LightningDataModule):
         sampler = FrameBucketSampler(ds.frame_lengths(), self.max_frames if train else self.val_max_frames,
                                      shuffle=shuffle, seed=self.seed, drop_last=self.drop_last and train,
                                      num_replicas=replicas, rank=rank, bucket_width=self.bucket_width,
-                                     max_batch_size=self.max_batch_size, with_epoch=train)
+                                     max_batch_size=self.max_batch_size, with_epoch=train,
+                                     repeats=self.repeats(ds) if train else None)
         cls = ResumableLoader if train else DataLoader
         # A generator of its own: starting an epoch's iterator then draws its base seed without touching
         # the global RNG, so a run resumed mid-epoch draws the same training noise as an uninterrupted one.
@@ -139,6 +144,21 @@ class TTSDataModule(L.LightningDataModule):
                      worker_init_fn=WorkerInit(self.seed, sampler, rank), pin_memory=self.pin_memory,
                      persistent_workers=self.persistent_workers, generator=generator)
         return loader
+
+    def repeats(self, ds: TTSDataset) -> list[int] | None:
+        """Copies per epoch of each training item: ``singing_upsample`` for singing (the paper mixes
+        upsampled singing into speech; a fraction k spreads exactly: the j-th singing item gets
+        floor((j+1)k) - floor(jk) copies), one for speech. None when nothing is upsampled."""
+        if self.singing_upsample == 1.0:
+            return None
+        k, j, out = self.singing_upsample, 0, []
+        for u in ds.utts:
+            if u.kind == "singing":
+                out.append(int(math.floor((j + 1) * k + 1e-9) - math.floor(j * k + 1e-9)))
+                j += 1
+            else:
+                out.append(1)
+        return out
 
     def train_dataloader(self) -> DataLoader:
         loader = self._loader("train", train=True)

@@ -205,7 +205,8 @@ class TTSDataset(Dataset):
         rng = np.random.default_rng([self.seed, epoch, index])
         a, b, pi, pj = self.crop_window(utt, rng)
         T = b - a
-        item: dict[str, Any] = {"id": utt.id, "speaker": utt.speaker, "index": index, "num_frames": T, "frame_offset": a}
+        item: dict[str, Any] = {"id": utt.id, "speaker": utt.speaker, "kind": utt.kind, "index": index, "num_frames": T,
+                                "frame_offset": a}
         if "phonemes" in self.fields:
             item["phonemes"] = torch.tensor(self.symbols.encode(utt.phonemes[pi:pj]), dtype=torch.long)
         if "durations" in self.fields:
@@ -246,7 +247,7 @@ def _mask(lengths: torch.Tensor, n: int | None = None) -> torch.Tensor:
 def collate(batch: Sequence[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
     """Pad a list of items into a batch.
 
-    Returns ``ids``, ``speakers``, ``indices`` (lists), ``frame_lengths [B]``, ``frame_mask [B, T]``,
+    Returns ``ids``, ``speakers``, ``kinds`` (``speech``/``singing``), ``indices`` (lists), ``frame_lengths [B]``, ``frame_mask [B, T]``,
     ``frame_offset [B]``, ``prompt_start``/``prompt_end [B]``, ``prompt_mask [B, T]`` (True inside the
     prompt span), and per field: ``phonemes [B, L]`` (padded with ``pad_id``), ``phoneme_lengths [B]``,
     ``phoneme_mask [B, L]``, ``durations [B, L]`` (0-padded), ``f0``/``log_f0 [B, T]``, ``voiced [B, T]``,
@@ -255,7 +256,7 @@ def collate(batch: Sequence[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
     if not batch:
         raise ValueError("collate got an empty batch")
     out: dict[str, Any] = {"ids": [b["id"] for b in batch], "speakers": [b["speaker"] for b in batch],
-                           "indices": [b.get("index", -1) for b in batch]}
+                           "kinds": [b.get("kind", "speech") for b in batch], "indices": [b.get("index", -1) for b in batch]}
     frames = torch.tensor([b["num_frames"] for b in batch], dtype=torch.long)
     T = int(frames.max())
     out["frame_lengths"] = frames

@@ -57,12 +57,13 @@ class FrameBucketSampler(Sampler):
 
     ``lengths``: frames per item. ``bucket_width``: frames per bucket (default: the length range in
     64 buckets; about 95% of a batch budget is then real frames on LibriTTS-like lengths).
-    ``max_batch_size`` optionally caps the items per batch.
+    ``max_batch_size`` optionally caps the items per batch. ``repeats``: copies of each item per
+    epoch (default one; e.g. singing upsampled); the copies are batched like distinct items.
     """
 
     def __init__(self, lengths: Sequence[int], max_frames: int, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False, num_replicas: int = 1, rank: int = 0, bucket_width: int | None = None,
-                 max_batch_size: int | None = None, with_epoch: bool = False):
+                 max_batch_size: int | None = None, with_epoch: bool = False, repeats: Sequence[int] | None = None):
         if max_frames <= 0:
             raise ValueError(f"max_frames must be > 0, got {max_frames}")
         if num_replicas < 1 or not 0 <= rank < num_replicas:
@@ -70,6 +71,13 @@ class FrameBucketSampler(Sampler):
         self.lengths = np.asarray([int(n) for n in lengths], dtype=np.int64)
         if (self.lengths < 0).any():
             raise ValueError("lengths must be >= 0")
+        self.index = np.arange(len(self.lengths))  # pool position -> item
+        if repeats is not None:
+            reps = np.asarray([int(r) for r in repeats], dtype=np.int64)
+            if reps.shape != self.lengths.shape or (reps < 0).any():
+                raise ValueError(f"repeats: expected one count >= 0 per item ({len(self.lengths)}), got {reps.shape[0]}")
+            self.index = np.repeat(self.index, reps)
+            self.lengths = self.lengths[self.index]
         self.max_frames = int(max_frames)
         self.shuffle = bool(shuffle)
         self.seed = int(seed)
@@ -127,7 +135,7 @@ class FrameBucketSampler(Sampler):
 
     def global_batches(self, epoch: int) -> list[list[int]]:
         """All ranks' batches of ``epoch``, in order, before dealing."""
-        batches = self._pack(self._order(epoch))
+        batches = [[int(self.index[i]) for i in b] for b in self._pack(self._order(epoch))]
         if self.shuffle:
             rng = np.random.default_rng([self.seed, epoch, 1])
             batches = [batches[k] for k in rng.permutation(len(batches))]

@@ -154,6 +154,29 @@ def test_datamodule_iterates_and_resumes(manifest):
     assert rest == full[2:]
 
 
+@pytest.mark.parametrize("factor, expected", [(1.0, 1), (4.0, 4), (2.5, 2.5), (0.0, 0)])
+def test_singing_is_upsampled_and_every_batch_says_its_kind(tmp_path, factor, expected):
+    from ns2.data.manifest import read_manifest
+
+    path = make_prepared(tmp_path, n=24)
+    utts = read_manifest(path)
+    sung = {u.id for k, u in enumerate(utts) if k % 4 == 0 and u.split == "train"}  # 4 train items sing
+    write_manifest(path, [u.replace(kind="singing") if u.id in sung else u for u in utts])
+    dm = TTSDataModule(path, fields=FIELDS, max_frames=400, seed=3, symbols=SYMBOLS, singing_upsample=factor)
+    batches = list(dm.train_dataloader())
+    seen = [(i, k) for b in batches for i, k in zip(b["ids"], b["kinds"])]
+    assert {k for i, k in seen if i in sung} <= {"singing"} and {k for i, k in seen if i not in sung} == {"speech"}
+    speech = [u.id for u in dm.datasets["train"].utts if u.id not in sung]
+    assert sorted(i for i, _ in seen if i not in sung) == sorted(speech)  # speech once each
+    n_sung = sum(1 for i, _ in seen if i in sung)
+    assert n_sung == int(expected * len(sung))
+    if factor >= 1:
+        assert {i for i, _ in seen if i in sung} == sung
+    assert len(dm.train_dataloader()) == len(batches)
+    with pytest.raises(ValueError, match="singing_upsample must be >= 0"):
+        TTSDataModule(path, singing_upsample=-1)
+
+
 def test_datamodule_with_workers_matches(manifest):
     kw = dict(fields=("durations", "f0"), max_frames=600, seed=5, symbols=SYMBOLS)
     serial = [b["prompt_start"].tolist() for b in TTSDataModule(manifest, num_workers=0, **kw).train_dataloader()]
