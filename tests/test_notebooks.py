@@ -35,11 +35,16 @@ PRODUCES: dict[str, tuple[str, ...]] = {
         "outputs/notebook_05/report/report.md",
         "outputs/notebook_05/report/summary.csv",
     ),
+    "06_singing.ipynb": (
+        "outputs/notebook_06/twinkle.musicxml",
+        "outputs/notebook_06/song.wav",
+        "outputs/notebook_06/pitch_vs_notes.png",
+    ),
 }
 
 #: Notebooks given a checkpoint (``NS2_CKPT``: a random tiny one) rather than training their own; the
 #: training cell they share with 02 is run there.
-GIVEN_CHECKPOINT = {"04_zero_shot_and_sampler_steps.ipynb"}
+GIVEN_CHECKPOINT = {"04_zero_shot_and_sampler_steps.ipynb", "06_singing.ipynb"}
 
 
 def test_every_notebook_says_what_it_makes():

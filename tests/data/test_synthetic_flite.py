@@ -148,3 +148,33 @@ def test_corpus_is_deterministic(corpus, tmp_path):
         a, b = u.audio_path(root), u.audio_path(tmp_path / "again")
         assert hashlib.md5(a.read_bytes()).digest() == hashlib.md5(b.read_bytes()).digest()
 
+
+
+def test_an_offline_recogniser_reads_it_and_voices_stay_apart(corpus, tmp_path):
+    """The corpus's purpose: held-out speech the offline recogniser transcribes (domain LM), and
+    speakers resemblyzer tells apart (same voice vs different voice SIM)."""
+    pytest.importorskip("pocketsphinx")
+    pytest.importorskip("resemblyzer")
+    import itertools
+
+    import soundfile as sf
+
+    from ns2.data.audio import resample
+    from ns2.data.synthetic.lm import synthetic_domain_lm
+    from ns2.metrics.asr import PocketsphinxRecognizer
+    from ns2.metrics.sim import ResemblyzerSimilarity, cosine
+    from ns2.metrics.wer import aggregate_wer, word_errors
+
+    root, path = corpus
+    utts = [u for u in read_manifest(path) if u.kind == "speech"]
+    wavs = {u.id: resample(sf.read(u.audio_path(root), dtype="float32")[0], 22050, 16000) for u in utts}
+    asr = PocketsphinxRecognizer(lm=synthetic_domain_lm(tmp_path))
+    test = [u for u in utts if u.split == "test"]
+    wer = aggregate_wer([word_errors(u.extra["normalized_text"], asr.transcribe(wavs[u.id])) for u in test])
+    assert wer["corpus_wer"] <= 0.25, wer
+    sim = ResemblyzerSimilarity()
+    emb = {u.id: sim.embed(wavs[u.id], 16000) for u in utts}
+    same, diff = [], []
+    for a, b in itertools.combinations(utts, 2):
+        (same if a.speaker == b.speaker else diff).append(cosine(emb[a.id], emb[b.id]))
+    assert np.mean(same) - np.mean(diff) >= 0.2, (np.mean(same), np.mean(diff))
