@@ -15,6 +15,16 @@ from ns2.audio.frames import frame_centres
 from ns2.audio.frames import num_frames as count_frames
 
 
+def midi_to_hz(midi: float) -> float:
+    """MIDI note number -> frequency in Hz (A4 = 69 = 440 Hz)."""
+    return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+
+
+def hz_to_midi(hz: float) -> float:
+    """Frequency in Hz -> MIDI note number (fractional)."""
+    return 69.0 + 12.0 * math.log2(hz / 440.0)
+
+
 def compute_f0(x: np.ndarray, sample_rate: int, hop_length: int, num_frames: int | None = None,
                pitch_floor: float = 65.0, pitch_ceiling: float = 800.0,
                voicing_threshold: float = 0.45, silence_threshold: float = 0.03) -> np.ndarray:

@@ -30,15 +30,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ns2.audio.f0 import midi_to_hz
 from ns2.metrics.registry import Metric, register_metric
 
 __all__ = ["SingingPitch", "note_track", "notes_of", "singing_scores"]
 
 KEYS = ("sing_rpa", "sing_rca", "sing_f0_rmse_cents", "sing_vuv_f1", "sing_onset_error_ms", "sing_note_hit_rate")
-
-
-def midi_to_hz(midi: float) -> float:
-    return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
 
 
 def notes_of(score: Any) -> list[tuple[float, float, float | None]]:

@@ -3,12 +3,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ns2.audio.f0 import midi_to_hz
+
 MIN_HZ, MAX_HZ = 40.0, 1100.0
-
-
-def midi_to_hz(midi: float) -> float:
-    """MIDI note number -> frequency in Hz (A4 = 69 = 440 Hz)."""
-    return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
 
 
 @dataclass(frozen=True)

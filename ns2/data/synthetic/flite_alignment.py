@@ -19,6 +19,7 @@ import numpy as np
 from ns2.data.synthetic.alignment import ZERO_LENGTH_MARKS, AlignmentError, text_items
 from ns2.data.synthetic.espeak_synth import Event
 from ns2.data.synthetic.flite_synth import Segment
+from ns2.data.synthetic.singing import is_vowel
 
 __all__ = ["CMU_TO_IPA", "flite_events", "phone_cost", "warp"]
 
@@ -33,13 +34,6 @@ CMU_TO_IPA: dict[str, tuple[str, ...]] = {
     "p": ("p",), "r": ("ɹ", "r"), "s": ("s",), "sh": ("ʃ",), "t": ("t", "ɾ", "ʔ"), "th": ("θ",), "v": ("v",),
     "w": ("w",), "y": ("j",), "z": ("z",), "zh": ("ʒ",),
 }
-_VOWEL_LETTERS = set("aeiouæɑɒɔəɚɛɜɝɐɪʊʌᵻɘɵøœyɨʉɯɤ")
-
-
-def _is_vowel(ipa: str) -> bool:
-    return bool(ipa) and ipa[0] in _VOWEL_LETTERS
-
-
 def phone_cost(cmu: str, ipa: str) -> float:
     """0 when ``ipa`` is a reading of ``cmu`` (or starts like one), 0.4 for a phone of the same
     class (vowel/consonant), 1 otherwise."""
@@ -48,7 +42,7 @@ def phone_cost(cmu: str, ipa: str) -> float:
         raise AlignmentError(f"Flite phone {cmu!r} has no entry in CMU_TO_IPA")
     if ipa in readings or (cmu in ("r", "er", "axr") and "ɹ" in ipa) or any(ipa.startswith(r) or r.startswith(ipa) for r in readings):
         return 0.0
-    return 0.4 if _is_vowel(readings[0]) == _is_vowel(ipa) else 1.0
+    return 0.4 if is_vowel(readings[0]) == is_vowel(ipa) else 1.0
 
 
 def warp(cmu: Sequence[str], ipa: Sequence[str]) -> list[tuple[int, int]]:

@@ -22,11 +22,12 @@ one rest (``pitch`` 0, ``rest: True``) per stretch of ``<sil>``.
 """
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
 import numpy as np
+
+from ns2.audio.f0 import hz_to_midi, midi_to_hz
 
 SIL = "<sil>"
 _VOWEL_CHARS = frozenset("aeiouyæɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵɶʉʊʌʏᵻøœɯ")
@@ -55,14 +56,6 @@ def is_vowel(symbol: str) -> bool:
 def is_zero_length(symbol: str) -> bool:
     """Stress/length marks, the word boundary and punctuation: symbols that take no time."""
     return symbol in _ZERO_LENGTH
-
-
-def midi_to_hz(midi: float) -> float:
-    return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
-
-
-def hz_to_midi(hz: float) -> float:
-    return 69.0 + 12.0 * math.log2(hz / 440.0)
 
 
 # ------------------------------------------------------------------------------- syllables
