@@ -27,10 +27,12 @@ flite:
 	@if ldconfig -p 2>/dev/null | grep -q 'libflite_cmu_us_rms.so.1' || [ -e $(FLITE)/usr/lib ]; then \
 	  echo "flite: found"; \
 	elif command -v apt-get >/dev/null 2>&1; then \
-	  tmp=$$(mktemp -d) && cd $$tmp && \
-	  { apt-get download libflite1 libasound2 >/dev/null 2>&1 || \
-	    { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && apt-get download libflite1 libasound2 >/dev/null 2>&1; }; } && \
-	  for d in *.deb; do dpkg-deb -x $$d $(abspath $(FLITE)); done && echo "flite: unpacked into $(FLITE)"; \
+	  tmp=$$(mktemp -d) && dest=$(abspath $(FLITE)) && mkdir -p $$dest && \
+	  if (cd $$tmp && { apt-get download libflite1 libasound2 >/dev/null 2>&1 || \
+	        { [ "$$(id -u)" -eq 0 ] && apt-get update -qq && apt-get download libflite1 libasound2 >/dev/null 2>&1; }; } && \
+	        for d in *.deb; do dpkg-deb -x $$d $$dest || exit 1; done); then \
+	    echo "flite: unpacked Debian's libflite1 into $(FLITE)"; \
+	  else rm -rf $$dest; echo "flite: WARNING could not fetch libflite1 with apt-get; the Flite corpus sizes (small) will not generate"; fi; \
 	  rm -rf $$tmp; \
 	else echo "flite: WARNING no libflite1 and no apt-get; the Flite corpus sizes (small) will not generate"; fi
 
