@@ -199,11 +199,9 @@ def sing_item(synth: Any, item: Mapping[str, Any]) -> tuple[Any, int]:
     from ns2.data.singing.convert import score_frames
     from ns2.data.singing.readers import read_score
 
-    if not hasattr(synth, "codec"):
-        raise SynthUsageError(f"mode=sing: {type(synth).__name__} takes no score (NaturalSpeech 2 checkpoints do)")
     try:
         notes = read_score(item["score"], item.get("lyrics") or None)
-        frames = score_frames(notes, frame_rate=synth.sample_rate / synth.codec.hop_length, language=synth.language,
+        frames = score_frames(notes, frame_rate=synth.frame_rate, language=synth.language,
                               transpose=float(item.get("transpose") or 0.0))
     except ValueError as e:
         raise SynthUsageError(str(e)) from None

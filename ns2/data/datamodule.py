@@ -148,7 +148,8 @@ class TTSDataModule(L.LightningDataModule):
     def repeats(self, ds: TTSDataset) -> list[int] | None:
         """Copies per epoch of each training item: ``singing_upsample`` for singing (the paper mixes
         upsampled singing into speech; a fraction k spreads exactly: the j-th singing item gets
-        floor((j+1)k) - floor(jk) copies), one for speech. None when nothing is upsampled."""
+        floor((j+1)k) - floor(jk) copies), one for speech. None when nothing is upsampled. Copies of
+        an item share its crop and prompt within an epoch; their diffusion times and noise differ."""
         if self.singing_upsample == 1.0:
             return None
         k, j, out = self.singing_upsample, 0, []

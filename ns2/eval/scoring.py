@@ -48,12 +48,10 @@ def expected_keys(metric: Metric, normalizers: Sequence[str], with_resynth: bool
 def key_direction(key: str, metric: Metric | None = None) -> bool | None:
     """True when higher is better for a reported key, False when lower is, None when neither."""
     last = key.split("/")[-1]
-    if key.startswith("wer_") or last.endswith(("_diff", "_rmse", "rmse_cents")) or last == "frac_gt_50":
+    if key.startswith("wer_") or last.endswith(("_diff", "_rmse", "rmse_cents", "_error_ms")) or last == "frac_gt_50":
         return False
     if last.endswith(("_corr", "vuv_f1", "_rpa", "_rca", "hit_rate")) or key.startswith(("sim_", "dnsmos", "utmos")):
         return True
-    if last.endswith("_error_ms"):
-        return False
     return None if metric is None else metric.higher_is_better
 
 

@@ -207,7 +207,7 @@ class NS2Synthesizer(SourceAware, Synthesizer):
         if info.get("mode", "tts") != "tts" or "durations" not in info:
             return None
         return {"phonemes": list(info["phonemes"]), "durations": list(info["durations"]),
-                "frame_rate": self.sample_rate / self.codec.hop_length}
+                "frame_rate": self.frame_rate}
 
     def describe(self) -> dict[str, Any]:
         if self._codec_signature is None:
@@ -234,6 +234,11 @@ class NS2Synthesizer(SourceAware, Synthesizer):
     @property
     def sample_rate(self) -> int:
         return int(self.codec.sample_rate)
+
+    @property
+    def frame_rate(self) -> float:
+        """Latent frames per second (the grid of durations and of a score's pitch)."""
+        return self.codec.sample_rate / self.codec.hop_length
 
     # --- inputs -------------------------------------------------------------------------------
     def encode_audio(self, wav: np.ndarray, sr: int, *, name: str = "prompt", min_seconds: float = 1.0,

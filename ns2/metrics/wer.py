@@ -246,16 +246,17 @@ class PocketsphinxWER(WERMetric):
     backbone = "pocketsphinx_en_us"
     keys = WERMetric._keys("wer_pocketsphinx")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lm: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._require_backbone()
         from ns2.metrics.asr import PocketsphinxRecognizer
 
-        self.recognizer = PocketsphinxRecognizer()
+        self.lm = str(lm) if lm else None
+        self.recognizer = PocketsphinxRecognizer(lm=self.lm)
 
 
 @register_metric("wer_pocketsphinx_domain")
-class PocketsphinxDomainWER(WERMetric):
+class PocketsphinxDomainWER(PocketsphinxWER):
     """PocketSphinx 5 (bundled acoustic model and dictionary) with a domain language model.
 
     ``lm``: the path of an ARPA file. ``ns2 eval`` passes the synthetic corpus's
@@ -263,16 +264,11 @@ class PocketsphinxDomainWER(WERMetric):
     a seed of its own) unless ``metric_options.wer_pocketsphinx_domain.lm`` names another file.
     """
 
-    backbone = "pocketsphinx_en_us"
+    name = "wer_pocketsphinx_domain"
     keys = WERMetric._keys("wer_pocketsphinx_domain")
 
     def __init__(self, *args: Any, lm: str | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._require_backbone()
-        from ns2.metrics.asr import PocketsphinxRecognizer
-
         if not lm or lm == "synthetic":
             raise ValueError("metric 'wer_pocketsphinx_domain': expected lm=<ARPA file> (`ns2 eval` builds the "
                              "synthetic corpus's: ns2.data.synthetic.lm.synthetic_domain_lm)")
-        self.lm = str(lm)
-        self.recognizer = PocketsphinxRecognizer(lm=self.lm)
+        super().__init__(*args, lm=lm, **kwargs)

@@ -8,8 +8,9 @@ into syllables (:func:`ns2.data.synthetic.singing.syllabify`); each sung note ta
 previous vowel). Within a note's span the vowel carries the note: consonants before the vowel take
 ``consonant_share`` of the span at most and ``max_consonant_s`` each, those after it the same at the
 end; rests become ``<sil>``; stress marks and word boundaries take no time. Boundaries are placed in
-seconds and rounded to frames cumulatively, so the durations sum exactly to the score's length in
-frames (every timed phoneme keeps at least one frame where the note allows it).
+seconds and rounded to frames as the corpus's phoneme times are
+(:func:`ns2.data.features.durations.times_to_durations`), so the durations sum exactly to the
+score's length in frames.
 
 F0 (Hz per frame, 0 in rests) is the written pitch shifted by ``transpose`` semitones, with an
 optional ``portamento_s`` glide (linear in cents, from the previous note) and ``vibrato`` (rate in
@@ -22,6 +23,7 @@ from typing import Callable
 
 import numpy as np
 
+from ns2.data.features.durations import times_to_durations
 from ns2.data.singing.notes import NoteScore
 
 __all__ = ["ScoreFrames", "score_frames", "transpose_score"]
@@ -163,17 +165,9 @@ def score_frames(score: NoteScore, *, frame_rate: float, language: str = "en-us"
     if cursor < t_end - 1e-9:
         bounds.append((SIL, -1, cursor, t_end))
 
-    # cumulative rounding to frames; a timed phoneme keeps >= 1 frame while the score's length allows
+    # frames: the corpus's own rounding of phoneme times (cumulative, so they sum to the score's length)
     total = int(round(t_end * frame_rate))
-    timed = [j for j, bd in enumerate(bounds) if bd[3] > bd[2]]
-    starts: list[int] = []
-    for q, j in enumerate(timed):
-        e = 0 if q == 0 else max(int(round(bounds[j][2] * frame_rate)), starts[-1] + 1)
-        e = min(e, total - (len(timed) - q)) if q else e
-        starts.append(max(e, starts[-1] if starts else 0))
-    durations = [0] * len(bounds)
-    for q, j in enumerate(timed):
-        durations[j] = (starts[q + 1] if q + 1 < len(timed) else total) - starts[q]
+    durations = times_to_durations([[b[2], b[3]] for b in bounds], total, frame_rate)
 
     # F0
     times_f = (np.arange(total) + 0.5) / frame_rate

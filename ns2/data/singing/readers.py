@@ -34,9 +34,9 @@ def _events(path: Path) -> tuple[list[dict[str, Any]], float | None]:
         raise ScoreReadError(f"{path}: cannot read as a score ({type(e).__name__}: {e})") from e
     parts = list(getattr(parsed, "parts", [])) or [parsed]
     part = parts[0]
-    marks = list(part.flatten().getElementsByClass("MetronomeMark"))
-    tempo = float(marks[0].getQuarterBPM()) if marks else None
     flat = part.flatten()
+    marks = list(flat.getElementsByClass("MetronomeMark"))
+    tempo = float(marks[0].getQuarterBPM()) if marks else None
     if not marks:
         flat.insert(0, music21.tempo.MetronomeMark(number=120))
     out = []
@@ -67,7 +67,8 @@ def _events(path: Path) -> tuple[list[dict[str, Any]], float | None]:
 def _merge_ties(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
     merged: list[dict[str, Any]] = []
     for ev in events:
-        if ev["tie"] in ("stop", "continue") and merged and merged[-1]["midi"] == ev["midi"] is not None:
+        tied = ev["tie"] in ("stop", "continue") and merged and ev["midi"] is not None
+        if tied and merged[-1]["midi"] == ev["midi"]:
             merged[-1]["duration"] = ev["onset"] + ev["duration"] - merged[-1]["onset"]
             continue
         merged.append(dict(ev))

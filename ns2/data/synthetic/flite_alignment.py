@@ -34,44 +34,30 @@ CMU_TO_IPA: dict[str, tuple[str, ...]] = {
     "p": ("p",), "r": ("ɹ", "r"), "s": ("s",), "sh": ("ʃ",), "t": ("t", "ɾ", "ʔ"), "th": ("θ",), "v": ("v",),
     "w": ("w",), "y": ("j",), "z": ("z",), "zh": ("ʒ",),
 }
+
+
 def phone_cost(cmu: str, ipa: str) -> float:
     """0 when ``ipa`` is a reading of ``cmu`` (or starts like one), 0.4 for a phone of the same
     class (vowel/consonant), 1 otherwise."""
     readings = CMU_TO_IPA.get(cmu)
     if readings is None:
         raise AlignmentError(f"Flite phone {cmu!r} has no entry in CMU_TO_IPA")
-    if ipa in readings or (cmu in ("r", "er", "axr") and "ɹ" in ipa) or any(ipa.startswith(r) or r.startswith(ipa) for r in readings):
+    if ipa in readings or (cmu in ("r", "er", "axr") and "ɹ" in ipa) \
+            or any(ipa.startswith(r) or r.startswith(ipa) for r in readings):
         return 0.0
     return 0.4 if is_vowel(readings[0]) == is_vowel(ipa) else 1.0
 
 
 def warp(cmu: Sequence[str], ipa: Sequence[str]) -> list[tuple[int, int]]:
     """Dynamic-time-warping path ``[(i_ipa, j_cmu), ...]`` from (0, 0) to the last pair, every
-    phone of both strings on it (steps (1, 0), (0, 1), (1, 1))."""
-    n, m = len(ipa), len(cmu)
-    if n == 0 or m == 0:
+    phone of both strings on it (librosa's DTW; steps (1, 1), (1, 0), (0, 1), ties in that order)."""
+    import librosa
+
+    if not ipa or not cmu:
         raise AlignmentError(f"cannot warp empty phone strings (front end {list(ipa)}, Flite {list(cmu)})")
     cost = np.array([[phone_cost(c, p) for c in cmu] for p in ipa])
-    acc = np.full((n, m), np.inf)
-    acc[0, 0] = cost[0, 0]
-    for i in range(n):
-        for j in range(m):
-            if i == 0 and j == 0:
-                continue
-            best = min(acc[i - 1, j] if i else np.inf, acc[i, j - 1] if j else np.inf,
-                       acc[i - 1, j - 1] if i and j else np.inf)
-            acc[i, j] = cost[i, j] + best
-    path = [(n - 1, m - 1)]
-    i, j = n - 1, m - 1
-    while (i, j) != (0, 0):
-        steps = [(acc[i - 1, j - 1], i - 1, j - 1)] if i and j else []
-        if i:
-            steps.append((acc[i - 1, j], i - 1, j))
-        if j:
-            steps.append((acc[i, j - 1], i, j - 1))
-        _, i, j = min(steps, key=lambda s: s[0])
-        path.append((i, j))
-    return path[::-1]
+    _, path = librosa.sequence.dtw(C=cost, step_sizes_sigma=np.array([[1, 1], [1, 0], [0, 1]]))
+    return [(int(i), int(j)) for i, j in path[::-1]]
 
 
 def _word_phone_times(segs: list[Segment], phones: list[str]) -> list[float]:

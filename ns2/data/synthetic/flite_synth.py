@@ -5,8 +5,8 @@ Flite's voices (``rms``, ``slt``, ``awb``: statistical-parametric clustergen voi
 formant voices, which is what makes the corpus's WER column mean something. The C API is driven
 through ctypes: ``flite_synth_text`` returns an utterance whose ``Segment`` relation lists every
 phone (CMU phone set, ``pau`` for silence) with its end time, and whose ``SylStructure`` relation
-gives each phone's word. The voice features ``duration_stretch`` and ``int_f0_target_mean`` are
-set per call.
+gives each phone's word. The voice feature ``duration_stretch`` is set per call (pitch and timbre
+are reshaped afterwards, by Praat).
 
 The libraries are looked up in ``$NS2_FLITE_LIB_DIR``, then in ``<venv>/opt/flite`` (where
 ``make install`` unpacks Debian's package when it cannot install it system-wide), then in the
@@ -109,11 +109,9 @@ class Flite:
                 path = _find(n)
                 if path is not None and not path.startswith("/usr/"):
                     ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-            for n in _CORE_LIBS:
-                ctypes.CDLL(_find(n), mode=ctypes.RTLD_GLOBAL)
+            lib, *_ = [ctypes.CDLL(_find(n), mode=ctypes.RTLD_GLOBAL) for n in _CORE_LIBS]
         except OSError as e:
             raise FliteError(f"Flite libraries found but failed to load: {e}") from e
-        lib = ctypes.CDLL(_find(_CORE_LIBS[0]), mode=ctypes.RTLD_GLOBAL)
         lib.flite_init.restype = ctypes.c_int
         lib.flite_synth_text.argtypes = [ctypes.c_char_p, ctypes.c_void_p]
         lib.flite_synth_text.restype = ctypes.c_void_p
@@ -134,18 +132,13 @@ class Flite:
         lib.item_feat_float.restype = ctypes.c_float
         lib.feat_set_float.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_float]
         lib.feat_set_float.restype = None
-        lib.feat_float.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        lib.feat_float.restype = ctypes.c_float
-        lib.feat_present.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
-        lib.feat_present.restype = ctypes.c_int
         lib.delete_utterance.argtypes = [ctypes.c_void_p]
         lib.delete_utterance.restype = None
         lib.flite_init()
         self.lib = lib
         self._libc = ctypes.CDLL(None)
         self._libc.srand.argtypes = [ctypes.c_uint]
-        self._voices: dict[str, ctypes.c_void_p] = {}
-        self._defaults: dict[str, dict[str, float]] = {}
+        self._voices: dict[str, int] = {}
         self._lock = threading.Lock()
 
     def _voice(self, name: str) -> int:
@@ -164,16 +157,7 @@ class Flite:
             if not voice:
                 raise FliteError(f"register_cmu_us_{name} returned no voice")
             self._voices[name] = voice
-            feats = ctypes.cast(voice, ctypes.POINTER(_Voice)).contents.features
-            self._defaults[name] = {k: float(self.lib.feat_float(feats, k.encode()))
-                                    for k in ("int_f0_target_mean", "int_f0_target_stddev")
-                                    if self.lib.feat_present(feats, k.encode())}
         return self._voices[name]
-
-    def default_f0(self, voice: str) -> float | None:
-        """The voice's own mean F0 target (Hz), when it has one."""
-        self._voice(voice)
-        return self._defaults[voice].get("int_f0_target_mean")
 
     def synthesize(self, text: str, voice: str = "rms", duration_stretch: float = 1.0, seed: int = 0) -> FliteOutput:
         """Speak ``text`` with ``voice``; ``duration_stretch`` > 1 speaks slower. The clustergen

@@ -207,7 +207,7 @@ def make_flite_speakers(num_train: int, num_test: int, seed: int, min_distance: 
     for i in range(num_train + num_test):
         held_out = i >= num_train
         gender = "female" if i % 2 == 0 else "male"
-        for attempt in range(200):
+        for _ in range(200):
             base = rng.choice(bases[gender])
             lo, hi = _FLITE_FORMANT[(gender, FLITE_BASES[base])]
             f_lo, f_hi = _FLITE_PITCH[gender]
