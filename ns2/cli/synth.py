@@ -47,6 +47,8 @@ SYSTEMS = {
     "valle": ("ns2.inference.valle:VALLESynthesizer", {"prompting": "mode", "temperature": "temperature",
                                                        "top_k": "top_k", "top_p": "top_p",
                                                        "max_prompt_seconds": "max_prompt_seconds", "device": "device"}),
+    "yourtts": ("ns2.inference.yourtts:YourTTSSynthesizer", {k: k for k in ("noise_scale", "length_scale", "noise_scale_dp",
+                                                                            "max_prompt_seconds", "device")}),
 }
 
 

@@ -49,8 +49,8 @@ __all__ = [
 KIND = "ns2"
 VERSION = 1
 EXPECTED = "an NS2 training checkpoint (a .ckpt written by `ns2 train experiment=ns2/...`, with an 'ns2' entry)"
-RECORD_KINDS = ("ns2", "valle")  # the systems whose training checkpoints carry a record
-KIND_NAMES = {"ns2": "an NS2", "valle": "a VALL-E"}
+RECORD_KINDS = ("ns2", "valle", "yourtts")  # the systems whose training checkpoints carry a record
+KIND_NAMES = {"ns2": "an NS2", "valle": "a VALL-E", "yourtts": "a YourTTS"}
 RECORD_KEYS = ("net", "sde", "sampler", "symbols", "language", "codec", "ema")
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Synthesizer", "SynthesisError", "prepare_prompt"]
+__all__ = ["Synthesizer", "SynthesisError", "TextFrontend", "prepare_prompt"]
 
 
 class SynthesisError(ValueError):
@@ -79,3 +79,28 @@ def prepare_prompt(wav: np.ndarray, sr: int, target_sr: int, *, min_seconds: flo
     if sr != target_sr:
         x = soxr.resample(x, sr, target_sr).astype(np.float32)
     return x
+
+
+class TextFrontend:
+    """Text -> phoneme ids of a symbol table with the project's tokenizer (built on first use); a text
+    that cannot be read raises :class:`SynthesisError` naming it."""
+
+    def __init__(self, language: str, symbols: Any) -> None:
+        self.language, self.symbols = str(language), symbols
+        self._tokenizer = None
+
+    def ids(self, text: str, what: str = "text") -> list[int]:
+        from ns2.text import Tokenizer
+        from ns2.text.errors import TextFrontendError, snippet
+
+        if not isinstance(text, str) or not text.strip():
+            raise SynthesisError(f"{what} {text!r}: empty; expected words to speak")
+        if self._tokenizer is None:
+            self._tokenizer = Tokenizer(self.language, symbols=self.symbols)
+        try:
+            ids = self.symbols.encode(list(self._tokenizer(text).phonemes))
+        except TextFrontendError as e:
+            raise SynthesisError(f"{what} {snippet(text)}: {str(e).split('; pass unknown=')[0]}") from None
+        if not ids:
+            raise SynthesisError(f"{what} {snippet(text)}: no phonemes; expected at least one")
+        return ids

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from ns2.inference.checkpoint import NS2CheckpointError, _one_line, codec_from_record, plain, read_record
-from ns2.inference.synthesizer import SynthesisError, Synthesizer, prepare_prompt
+from ns2.inference.synthesizer import SynthesisError, Synthesizer, TextFrontend, prepare_prompt
 
 __all__ = ["KIND", "MODES", "VALLECheckpoint", "VALLEItem", "VALLEResult", "VALLESynthesizer", "load_valle_checkpoint",
            "make_valle_record", "sample_tokens"]
@@ -186,7 +186,7 @@ class VALLESynthesizer(Synthesizer):
         self.name = name
         self.checkpoint = None if checkpoint is None else str(checkpoint)
         self.last_info: dict[str, Any] | None = None
-        self._tokenizer = None
+        self._frontend: TextFrontend | None = None
 
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, **overrides: Any) -> VALLESynthesizer:
@@ -213,20 +213,9 @@ class VALLESynthesizer(Synthesizer):
     # --- inputs -------------------------------------------------------------------------------
     def phonemes(self, text: str, what: str = "text") -> list[int]:
         """Text -> phoneme ids; SynthesisError naming the text when it cannot be read."""
-        from ns2.text import Tokenizer
-        from ns2.text.errors import TextFrontendError, snippet
-
-        if not isinstance(text, str) or not text.strip():
-            raise SynthesisError(f"{what} {text!r}: empty; expected words to speak")
-        if self._tokenizer is None:
-            self._tokenizer = Tokenizer(self.language, symbols=self.symbols)
-        try:
-            ids = self.symbols.encode(list(self._tokenizer(text).phonemes))
-        except TextFrontendError as e:
-            raise SynthesisError(f"{what} {snippet(text)}: {str(e).split('; pass unknown=')[0]}") from None
-        if not ids:
-            raise SynthesisError(f"{what} {snippet(text)}: no phonemes; expected at least one")
-        return ids
+        if self._frontend is None:
+            self._frontend = TextFrontend(self.language, self.symbols)
+        return self._frontend.ids(text, what)
 
     def encode_prompt(self, wav: np.ndarray, sr: int) -> torch.Tensor:
         """The prompt's codes [n_q, Tp]."""

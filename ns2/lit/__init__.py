@@ -6,6 +6,8 @@
   :func:`load_ns2_checkpoint` reads its checkpoints back (:class:`NS2Checkpoint`).
 * :class:`VALLELit`: VALL-E's training (AR and NAR cross-entropy); :func:`ns2.inference.valle.load_valle_checkpoint`
   reads its checkpoints back.
+* :class:`YourTTSLit`: YourTTS's training (VITS's GAN recipe with a speaker encoder's embeddings);
+  :func:`ns2.inference.yourtts.load_yourtts_checkpoint` reads its checkpoints back.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ _LAZY = {
     "crop_segments": "ns2.lit.codec",
     "NS2Lit": "ns2.lit.ns2",
     "VALLELit": "ns2.lit.valle",
+    "YourTTSLit": "ns2.lit.yourtts",
 }
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "NS2CheckpointError",
     "NS2Lit",
     "VALLELit",
+    "YourTTSLit",
     "codec_from_checkpoint",
     "crop_segments",
     "load_ns2_checkpoint",

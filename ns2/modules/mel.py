@@ -67,8 +67,9 @@ class MelSpectrogram(nn.Module):
         """Frames for ``num_samples`` samples: ``ceil(num_samples / hop_length)``."""
         return math.ceil(int(num_samples) / self.hop_length)
 
-    def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        """wav: [B, S] float -> [B, n_mels, T], T = ceil(S / hop_length)."""
+    def magnitude(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav: [B, S] (or [B, 1, S] or [S]) float -> |STFT| [B, n_fft/2+1, T], T = ceil(S / hop_length)
+        (the linear spectrogram, on the same frames as the log-mel)."""
         if wav.dim() == 3 and wav.shape[1] == 1:
             wav = wav[:, 0]
         elif wav.dim() == 1:
@@ -78,21 +79,25 @@ class MelSpectrogram(nn.Module):
         num_samples = wav.shape[-1]
         frames = self.frames(num_samples)
         if frames == 0:
-            return wav.new_zeros(wav.shape[0], self.n_mels, 0)
+            return wav.new_zeros(wav.shape[0], self.n_fft // 2 + 1, 0)
         side = (self.n_fft - self.hop_length) // 2
         right = frames * self.hop_length - num_samples + (self.n_fft - self.hop_length - side)
         x = F.pad(wav.float(), (side, right))  # [B, n_fft + (T - 1) * hop]
         with torch.autocast(device_type=x.device.type, enabled=False):
-            spec = torch.stft(
+            mag = torch.stft(
                 x, n_fft=self.n_fft, hop_length=self.hop_length, win_length=self.win_length,
                 window=self.window.to(x.device), center=False, return_complex=True,
-            )  # [B, n_fft/2+1, T]
-            mag = spec.abs()
+            ).abs()  # [B, n_fft/2+1, T]
+        if mag.shape[-1] != frames:  # cannot happen with the padding above; kept as a guard
+            raise RuntimeError(f"MelSpectrogram: produced {mag.shape[-1]} frames for {num_samples} samples, expected {frames}")
+        return mag
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        """wav: [B, S] float -> [B, n_mels, T], T = ceil(S / hop_length)."""
+        mag = self.magnitude(wav)
+        with torch.autocast(device_type=mag.device.type, enabled=False):
             mel = torch.matmul(self.mel_basis, mag)  # [B, n_mels, T]
-            out = torch.log(torch.clamp(mel, min=self.clamp_min))
-        if out.shape[-1] != frames:  # cannot happen with the padding above; kept as a guard
-            raise RuntimeError(f"MelSpectrogram: produced {out.shape[-1]} frames for {num_samples} samples, expected {frames}")
-        return out
+            return torch.log(torch.clamp(mel, min=self.clamp_min))
 
     def extra_repr(self) -> str:
         return (f"sample_rate={self.sample_rate}, n_fft={self.n_fft}, hop_length={self.hop_length}, "
