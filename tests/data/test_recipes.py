@@ -13,7 +13,7 @@ import pytest
 from fake_corpora import (OPENCPOP_TEST, corrupt, make_librispeech, make_libritts, make_mls, make_opencpop,
                           make_vctk)
 
-from ns2.data.manifest import Utterance, read_manifest
+from ns2.data.manifest import read_manifest
 from ns2.data.recipes import RECIPES, RecipeCorpus, RecipeError, build_score, note_to_midi, parse_transcription
 from ns2.data.recipes.base import held_out_speakers
 
@@ -329,13 +329,15 @@ def test_opencpop_manifest(tmp_path):
     splits = {u.id: u.split for u in utts}
     assert splits == {"2001000001": "train", "2001000002": "train", "2002000001": "valid", "2044000001": "test"}
     u = utts[0]
-    assert u.kind == "singing" and u.language == "cmn" and u.phonemes is None and u.text == "感受停在"
+    assert u.kind == "singing" and u.language == "cmn" and u.text == "感受停在"
+    assert u.phonemes[:5] == ["k", "ˈ", "a", "˨˩˦", "n"] and len(u.phoneme_times) == len(u.phonemes)  # the front end's
     assert u.extra["corpus_phones"] == expected[u.id]["phones"] and u.extra["song"] == "2001"
     assert [n["lyric"] for n in u.score] == ["感", "受", "停", "在", "AP"]
     assert [n["pitch"] for n in u.score] == [63, 62, 60, 69, 0]
     assert sum(u.extra["corpus_phone_durations"]) == pytest.approx(u.duration, abs=1e-3)
-    # the note ranges index the corpus phones: valid once those are used as phonemes
-    Utterance.from_dict({**u.to_dict(), "phonemes": u.extra["corpus_phones"]})
+    # the note ranges index the front end's phonemes (and, as corpus_phone_*, the corpus's own phones)
+    assert [(n["phoneme_start"], n["phoneme_end"]) for n in u.score] == [(0, 5), (5, 10), (10, 16), (16, 21), (21, 22)]
+    assert [(n["corpus_phone_start"], n["corpus_phone_end"]) for n in u.score] == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 9)]
     assert read_manifest(tmp_path / "raw.jsonl")[0].score == u.score
 
 

@@ -16,6 +16,7 @@ from ns2.data.recipes.libritts import LibriTTS, LibriTTSR
 from ns2.data.recipes.mls import MLSEnglish
 from ns2.data.recipes.my_voice import MyVoice, MyVoiceCorpus
 from ns2.data.recipes.opencpop import Opencpop, build_score, note_to_midi, parse_transcription
+from ns2.data.recipes.singing_folder import SingingFolder, SingingFolderCorpus
 from ns2.data.recipes.vctk import VCTK
 
 RECIPES: dict[str, Recipe] = {
@@ -27,6 +28,7 @@ RECIPES: dict[str, Recipe] = {
     "mls_english_opus": MLSEnglish(opus=True),
     "opencpop": Opencpop(),
     "my_voice": MyVoice(),
+    "singing_folder": SingingFolder(),
 }
 
 
@@ -71,5 +73,5 @@ class RecipeCorpus:
 
 
 __all__ = ["RECIPES", "RecipeCorpus", "get_recipe", "Recipe", "RecipeError", "Archive", "Entry", "Quarantined",
-           "BuildResult", "MyVoice", "MyVoiceCorpus", "LibriTTS", "LibriTTSR", "LibriSpeech", "VCTK", "MLSEnglish", "Opencpop",
+           "BuildResult", "MyVoice", "MyVoiceCorpus", "SingingFolder", "SingingFolderCorpus", "LibriTTS", "LibriTTSR", "LibriSpeech", "VCTK", "MLSEnglish", "Opencpop",
            "note_to_midi", "parse_transcription", "build_score"]

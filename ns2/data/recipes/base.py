@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 import soundfile as sf
 
-from ns2.data.manifest import Utterance, write_manifest
+from ns2.data.manifest import ManifestError, Utterance, write_manifest
 from ns2.utils.io import write_jsonl
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,12 @@ class Entry:
     language: str | None = None
     score: list[dict] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # optional: phonemes a recipe derives itself (from a corpus's own annotation or a score) with
+    # their ground-truth times, and feature files it writes (absolute paths; stored relative)
+    phonemes: list[str] | None = None
+    word_index: list[int] | None = None
+    phoneme_times: list[list[float]] | None = None
+    features: dict[str, Path] = field(default_factory=dict)
 
 
 @dataclass
@@ -413,10 +419,17 @@ class Recipe:
             rate, duration, frames = info
             utt = Utterance(id=e.id, audio=audio, sample_rate=rate, duration=duration, speaker=e.speaker,
                             text=e.text, kind=e.kind or self.kind, split=e.split,
-                            language=e.language or self.language, score=e.score,
+                            language=e.language or self.language, score=e.score, phonemes=e.phonemes,
+                            word_index=e.word_index, phoneme_times=e.phoneme_times,
+                            features={k: self._rel(Path(v), out_dir) for k, v in e.features.items()},
                             extra={"corpus": self.name, "num_samples": frames, **e.extra})
+            try:
+                utt.validate()
+            except ManifestError as err:  # a recipe's own fields that do not fit the schema: this item only
+                quarantined.append(Quarantined(e.id, audio, f"invalid record: {one_line(err)}"))
+                continue
             seen.add(e.id)
-            utts.append(utt.validate())
+            utts.append(utt)
         for q in quarantined:  # walk() records absolute paths
             q.audio = self._rel(Path(q.audio), out_dir) if Path(q.audio).is_absolute() else q.audio
         write_manifest(out_path, utts)
