@@ -122,3 +122,18 @@ def test_transpose_vibrato_and_portamento(tmp_path):
     assert glide.f0[a + 9] == pytest.approx(base.f0[a + 9], rel=1e-4)
     with pytest.raises(ValueError, match="Hz"):
         transpose_score(sc, 60)
+
+
+def test_mandarin_tone_letters_take_no_time_and_apical_vowels_carry_the_note(tmp_path):
+    """是 (ʂ ʅ ˥˩): the tone letter gets no frames, the apical vowel ʅ the note's time beyond the consonant."""
+    s = music21.stream.Stream()
+    s.append(music21.tempo.MetronomeMark(number=60))
+    n = music21.note.Note("A4", quarterLength=1)
+    n.lyrics = [music21.note.Lyric(text="是")]
+    s.append(n)
+    path = tmp_path / "shi.musicxml"
+    s.write("musicxml", fp=str(path))
+    out = score_frames(read_score(path), frame_rate=FR, language="cmn")
+    d = dict(zip(out.phonemes, out.durations))
+    assert "ʅ" in d and d["ʅ"] > d.get("ʂ", 0) and sum(v for k, v in d.items() if set(k) <= set("˥˦˧˨˩")) == 0
+    assert sum(out.durations) == out.f0.size == 80  # one second at 80 frames/s

@@ -30,7 +30,8 @@ import numpy as np
 from ns2.audio.f0 import hz_to_midi, midi_to_hz
 
 SIL = "<sil>"
-_VOWEL_CHARS = frozenset("aeiouyæɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵɶʉʊʌʏᵻøœɯ")
+_VOWEL_CHARS = frozenset("aeiouyæɐɑɒɔəɘɚɛɜɝɞɤɨɪɯɵɶʉʊʌʏᵻøœɯʅɿ")  # ʅ ɿ: Mandarin apical vowels
+_TONE_LETTERS = frozenset("˥˦˧˨˩")  # Chao tone letters (the front end's Mandarin tones)
 _SYLLABIC = "\u0329"  # combining vertical line below: n̩, l̩
 _ZERO_LENGTH = frozenset({"ˈ", "ˌ", "ː", "|", ",", ".", "!", "?", ";", ":"})
 SCALES: dict[str, tuple[int, ...]] = {"major": (0, 2, 4, 5, 7, 9, 11), "minor": (0, 2, 3, 5, 7, 8, 10)}
@@ -54,8 +55,8 @@ def is_vowel(symbol: str) -> bool:
 
 
 def is_zero_length(symbol: str) -> bool:
-    """Stress/length marks, the word boundary and punctuation: symbols that take no time."""
-    return symbol in _ZERO_LENGTH
+    """Stress/length marks, Mandarin tone letters, the word boundary and punctuation: symbols that take no time."""
+    return symbol in _ZERO_LENGTH or (bool(symbol) and all(ch in _TONE_LETTERS for ch in symbol))
 
 
 # ------------------------------------------------------------------------------- syllables
