@@ -49,6 +49,18 @@ def _valle_net(cfg: DictConfig):
     return instantiate(net)
 
 
+def _yourtts_net(cfg: DictConfig):
+    """YourTTS sized by ``model/scale=yourtts_*`` for a 513-bin spectrogram, 256-d speaker embeddings (the
+    resemblyzer fallback's) and one language; monotonic alignment search attached as for training."""
+    from ns2.data.aligner.mas import maximum_path
+
+    net = OmegaConf.to_container(cfg.model.net, resolve=True)
+    net.update(spec_channels=net.get("spec_channels") or 513, speaker_dim=net.get("speaker_dim") or 256,
+               num_languages=net.get("num_languages") or 1, hop_length=None)
+    torch.manual_seed(int(cfg.seed))
+    return instantiate(net, maximum_path=maximum_path)
+
+
 def compose(config_name: str, overrides: list[str]) -> DictConfig:
     """Hydra's compose from the project's configs, inside a Hydra app or outside one."""
     from hydra import compose as _compose, initialize_config_dir
@@ -64,7 +76,7 @@ def run_suite(cfg: DictConfig) -> dict:
     """The suite of ``cfg.suite``: codecs, NS2 training step / denoiser call per scale and VALL-E's training
     step per scale (FLOPs and the fraction of the measured matmul throughput), sampler RTF against NFE,
     F0 throughput. One JSON with every result, and a markdown table beside it."""
-    from ns2.eval.bench import bench_codec, bench_f0, bench_ns2, bench_sampler, bench_valle
+    from ns2.eval.bench import bench_codec, bench_f0, bench_ns2, bench_sampler, bench_valle, bench_yourtts
 
     s = cfg.suite
     results: dict[str, dict] = {}
@@ -73,7 +85,8 @@ def run_suite(cfg: DictConfig) -> dict:
         results[f"codec_{name}"] = bench_codec(instantiate(c.codec), seconds=cfg.seconds, batch_size=1,
                                                repeats=cfg.repeats, device=cfg.device, seed=cfg.seed)
     trained = [("ns2", s.ns2_scales, "ns2_", _ns2_net, bench_ns2),  # keys ns2_<scale>, valle_<scale> (_bf16)
-               ("valle", s.get("valle_scales") or [], "", _valle_net, bench_valle)]
+               ("valle", s.get("valle_scales") or [], "", _valle_net, bench_valle),
+               ("yourtts", s.get("yourtts_scales") or [], "", _yourtts_net, bench_yourtts)]
     for model, scales, prefix, build, bench in trained:
         for scale in scales:
             c = compose("bench", [f"model={model}", f"model/scale={scale}", f"codec={s.ns2_codec}"])
@@ -105,7 +118,7 @@ def suite_table(results: dict[str, dict]) -> str:
         if key.startswith("codec_"):
             fig = (f"encode {r['encode_ms_per_audio_s']:.1f} ms, decode {r['decode_ms_per_audio_s']:.1f} ms per "
                    f"second of audio (RTF {r['encode_rtf']:.3f} / {r['decode_rtf']:.3f})")
-        elif key.startswith(("ns2_", "valle_")):
+        elif key.startswith(("ns2_", "valle_", "yourtts_")):
             fig = (f"train step {r['train_step_s'] * 1000:.1f} ms ({r['train_step_gflops']:.2f} GFLOP, "
                    f"{r['train_matmul_fraction']:.2f} of matmul peak), ")
             if "denoise_call_ms" in r:
@@ -120,7 +133,7 @@ def suite_table(results: dict[str, dict]) -> str:
 
 
 def run_bench(cfg: DictConfig) -> dict:
-    from ns2.eval.bench import bench_codec, bench_ns2, bench_valle
+    from ns2.eval.bench import bench_codec, bench_ns2, bench_valle, bench_yourtts
 
     log = setup_logging()
     if cfg.threads:
@@ -159,8 +172,15 @@ def run_bench(cfg: DictConfig) -> dict:
                              prompt_frames=cfg.prompt_frames, repeats=cfg.repeats, device=cfg.device, seed=cfg.seed,
                              autocast=cfg.autocast)
         name = cfg.name or _choice("model/scale")
+    elif cfg.target == "yourtts":
+        if cfg.get("model") is None or "net" not in cfg.model or "upsample_rates" not in cfg.model.net:
+            raise SystemExit("ns2 bench target=yourtts: no model selected; pass model=yourtts [model/scale=yourtts_tiny|"
+                             "yourtts_small|yourtts_paper]")
+        result = bench_yourtts(_yourtts_net(cfg), batch_size=cfg.batch_size, phonemes=cfg.phonemes, frames=cfg.frames,
+                               repeats=cfg.repeats, device=cfg.device, seed=cfg.seed, autocast=cfg.autocast)
+        name = cfg.name or _choice("model/scale")
     else:
-        raise SystemExit(f"ns2 bench: unknown target {cfg.target!r}; expected codec, ns2, valle or suite")
+        raise SystemExit(f"ns2 bench: unknown target {cfg.target!r}; expected codec, ns2, valle, yourtts or suite")
     result = {"benchmark": cfg.target, "commit": git_commit(), **result}
     out = Path(cfg.out_dir) / f"{name}_{result['device'].split(':')[0]}.json"
     write_json(out, result)

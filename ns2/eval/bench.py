@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["bench_codec", "bench_ns2", "bench_valle", "bench_sampler", "bench_f0", "count_flops", "matmul_throughput",
+__all__ = ["bench_codec", "bench_ns2", "bench_valle", "bench_yourtts", "bench_sampler", "bench_f0", "count_flops", "matmul_throughput",
            "time_fn", "environment"]
 
 AUTOCAST = {None: None, "fp32": None, "bf16": torch.bfloat16}
@@ -261,6 +261,59 @@ def bench_valle(net: nn.Module, batch_size: int = 2, phonemes: int = 60, frames:
         "frames": T,
         "prompt_frames": int(prompt_len[0]),
         "n_q": net.n_q,
+        "autocast": autocast or "fp32",
+        "repeats": repeats,
+        **_train_figures(train_step, flops, device, repeats, 1, autocast, B * T),
+        **environment(device),
+    }
+
+
+def bench_yourtts(net: nn.Module, batch_size: int = 2, phonemes: int = 60, frames: int = 400, prompt_frames: int = 0,
+                  repeats: int = 3, device: str | torch.device = "cpu", seed: int = 0, autocast: str | None = None,
+                  segment_frames: int = 32, discriminator: nn.Module | None = None) -> dict[str, Any]:
+    """One YourTTS generator training step: posterior encoder over ``frames`` spectrogram frames, flow, MAS,
+    the stochastic duration predictor, the HiFi-GAN decoder on a ``segment_frames`` segment, the KL, duration
+    and mel terms, backward; with ``discriminator``, also its pass over the real and generated segments (the
+    adversarial and feature terms) as YourTTSLit's step. ``prompt_frames`` is unused (the speaker embedding
+    is given). The batch: random phonemes, spectrogram magnitudes and unit speaker embeddings."""
+    from ns2.losses.yourtts import duration_loss, kl_loss, lsgan_generator_loss
+    from ns2.modules.mel import MelSpectrogram
+
+    device = torch.device(device)
+    net = net.to(device).train()
+    g = torch.Generator().manual_seed(seed)
+    B, L, T = batch_size, phonemes, frames
+    tokens = torch.randint(1, net.text_encoder.emb.num_embeddings, (B, L), generator=g).to(device)
+    lengths = torch.full((B,), L, dtype=torch.long, device=device)
+    spec_channels = net.posterior_encoder.pre.in_channels
+    spec = torch.rand(B, spec_channels, T, generator=g).to(device)
+    spec_lengths = torch.full((B,), T, dtype=torch.long, device=device)
+    spk = torch.nn.functional.normalize(torch.randn(B, net.speaker_dim, generator=g), dim=-1).to(device)
+    lang = torch.zeros(B, dtype=torch.long, device=device) if net.emb_l is not None else None
+    mel = MelSpectrogram(hop_length=net.hop_length, n_fft=1024, win_length=1024).to(device)
+    real = (0.1 * torch.randn(B, 1, segment_frames * net.hop_length, generator=g)).to(device)
+    ctx = _autocast(device, autocast)
+
+    def train_step() -> None:
+        net.zero_grad(set_to_none=True)
+        with ctx():
+            out = net(tokens, lengths, spec, spec_lengths, spk, lang, segment_frames=segment_frames)
+            loss = (45 * (mel(out["y_hat"]) - mel(real)).abs().mean()
+                    + kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"], out["spec_mask"])
+                    + duration_loss(out["duration_nll"], lengths))
+            if discriminator is not None:
+                logits, _ = discriminator(out["y_hat"])
+                loss = loss + lsgan_generator_loss(logits)
+        loss.backward()
+
+    flops = count_flops(train_step)
+    return {
+        "params": _params(net),
+        "batch_size": B,
+        "phonemes": L,
+        "frames": T,
+        "segment_frames": segment_frames,
+        "discriminator": discriminator is not None,
         "autocast": autocast or "fp32",
         "repeats": repeats,
         **_train_figures(train_step, flops, device, repeats, 1, autocast, B * T),

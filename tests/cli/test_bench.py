@@ -14,6 +14,8 @@ from ns2.cli.bench import run_bench
       "phonemes=20", "prompt_frames=40"], ["train_step_s", "denoise_call_ms", "params"]),
     (["target=valle", "model=valle", "model/scale=valle_tiny", "codec=tiny", "repeats=1", "batch_size=2",
       "frames=40", "phonemes=12", "prompt_frames=10"], ["train_step_s", "train_step_gflops", "train_matmul_fraction"]),
+    (["target=yourtts", "model=yourtts", "model/scale=yourtts_tiny", "repeats=1", "batch_size=2", "frames=40",
+      "phonemes=12"], ["train_step_s", "train_step_gflops", "train_matmul_fraction"]),
 ])
 def test_bench_writes_results(compose, tmp_path, overrides, keys):
     cfg = compose("bench", [f"out_dir={tmp_path}/bench", "name=b", *overrides])
@@ -30,6 +32,8 @@ def test_bench_without_a_model_says_what_to_pass(compose):
         run_bench(compose("bench", ["target=ns2"]))
     with pytest.raises(SystemExit, match="model=valle"):
         run_bench(compose("bench", ["target=valle", "model=ns2"]))
+    with pytest.raises(SystemExit, match="model=yourtts"):
+        run_bench(compose("bench", ["target=yourtts", "model=valle"]))
 
 
 def test_valle_flops_are_the_decoders_arithmetic():
@@ -67,14 +71,15 @@ def test_suite_writes_every_benchmark_and_a_table(compose, tmp_path):
     cfg = compose("bench", [f"out_dir={tmp_path}", "target=suite", "repeats=1", "seconds=0.5", "batch_size=1",
                             "frames=60", "phonemes=12", "prompt_frames=20", "suite.codecs=[tiny]",
                             "suite.ns2_codec=tiny", "suite.ns2_scales=[tiny]", "suite.autocast=[null,bf16]",
-                            "suite.valle_scales=[valle_tiny]",
+                            "suite.valle_scales=[valle_tiny]", "suite.yourtts_scales=[yourtts_tiny]",
                             "suite.sampler_scale=tiny", "suite.solvers=[[euler_ode,8],[dpm_solver_pp,4]]",
                             "suite.f0_seconds=1.0"])
     run_bench(cfg)
     saved = json.loads((tmp_path / "suite_cpu.json").read_text())
     r = saved["results"]
-    assert set(r) == {"codec_tiny", "ns2_tiny", "ns2_tiny_bf16", "valle_tiny", "valle_tiny_bf16", "sampler_ns2_tiny",
-                      "prep_f0"}
+    assert set(r) == {"codec_tiny", "ns2_tiny", "ns2_tiny_bf16", "valle_tiny", "valle_tiny_bf16", "yourtts_tiny",
+                      "yourtts_tiny_bf16", "sampler_ns2_tiny", "prep_f0"}
+    assert r["yourtts_tiny"]["train_step_gflops"] > 0
     assert r["valle_tiny"]["train_step_gflops"] > 0 and r["valle_tiny_bf16"]["autocast"] == "bf16"
     assert r["ns2_tiny"]["train_step_gflops"] > r["ns2_tiny"]["denoise_call_gflops"] > 0
     assert 0 < r["ns2_tiny"]["train_matmul_fraction"] < 2
