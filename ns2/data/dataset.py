@@ -10,7 +10,11 @@ An item (``dataset[i]`` or ``dataset[(i, epoch)]``) is a dict:
 * field ``f0``: ``f0 [T]`` float Hz (0 = unvoiced), ``log_f0 [T]`` float (interpolated through
   unvoiced frames), ``voiced [T]`` bool;
 * field ``audio``: ``audio [T * hop]`` float mono waveform, zero-padded to whole frames;
-* field ``codes``: ``codes [n_q, T]`` long codec codes (``features["codes"]``, an ``.npy``).
+* field ``codes``: ``codes [n_q, T]`` long codec codes (``features["codes"]``, an ``.npy``);
+* field ``notes`` (score conditioning): ``note_pitch [L]`` float, the written pitch (MIDI) of the note
+  each phoneme is sung on, 0 for none (rests, phonemes outside every note, items without a score:
+  speech), and ``note_start [L]`` bool, the phoneme starts a note (:func:`note_inputs`, from the
+  manifest's ``score``, whose notes index ``phonemes``).
 
 Randomness (crop position, prompt span) comes from an RNG seeded by ``(seed, epoch, index)``: the same
 item of the same epoch is identical in any worker, and differs between epochs. The epoch is taken
@@ -37,7 +41,31 @@ from ns2.audio.f0 import f0_to_log
 from ns2.data.audio import load_audio, to_mono
 from ns2.data.manifest import Utterance, read_manifest
 
-FIELDS = ("phonemes", "durations", "f0", "audio", "codes")
+FIELDS = ("phonemes", "durations", "f0", "audio", "codes", "notes")
+PHONEME_FIELDS = {"phonemes", "durations", "notes"}  # per phoneme: crops keep whole phonemes
+
+
+def note_inputs(utt: Utterance) -> tuple[np.ndarray, np.ndarray]:
+    """Per phoneme of ``utt.phonemes`` [L], from ``utt.score``: (note_pitch [L] float32, the MIDI pitch
+    of the note whose phoneme range ``[phoneme_start, phoneme_end)`` holds the phoneme, 0 for none;
+    note_start [L] bool, true on the first phoneme of each sung note's range). Rests (``rest: true`` or
+    pitch <= 0) give 0 and no start; a phoneme in several notes' ranges belongs to the first. Without a
+    score (speech) both are all 0 / false."""
+    n = len(utt.phonemes or [])
+    pitch = np.zeros(n, dtype=np.float32)
+    start = np.zeros(n, dtype=bool)
+    taken = np.zeros(n, dtype=bool)
+    for note in utt.score or []:
+        a, b = max(int(note["phoneme_start"]), 0), min(int(note["phoneme_end"]), n)
+        if b <= a:
+            continue
+        p = float(note.get("pitch") or 0.0)
+        if p > 0 and not note.get("rest", False):
+            free = ~taken[a:b]
+            pitch[a:b][free] = p
+            start[a] = start[a] or bool(free[0])
+        taken[a:b] = True
+    return pitch, start
 
 
 @dataclass(frozen=True)
@@ -128,7 +156,8 @@ class TTSDataset(Dataset):
         if u.num_frames is None or u.frame_rate is None:
             raise ValueError(f"{where} has no num_frames/frame_rate; prepare the corpus first (ns2 prep)")
         need = {"phonemes": u.phonemes is not None, "durations": u.durations is not None,
-                "f0": "f0" in u.features, "codes": "codes" in u.features, "audio": True}
+                "f0": "f0" in u.features, "codes": "codes" in u.features, "audio": True,
+                "notes": u.phonemes is not None}
         missing = [f for f in self.fields if not need[f]]
         if missing:
             raise ValueError(f"{where} lacks {missing} (run the preparation stages that make them)")
@@ -183,7 +212,7 @@ class TTSDataset(Dataset):
         if not cap or T <= cap:
             return 0, T, 0, L
         s = int(rng.integers(0, T - cap + 1))
-        if utt.durations is None or not {"phonemes", "durations"} & set(self.fields):
+        if utt.durations is None or not PHONEME_FIELDS & set(self.fields):
             return s, s + cap, 0, L  # no text requested: any window of ``cap`` frames
         bounds = np.concatenate([[0], np.cumsum(utt.durations)])
         i = int(np.searchsorted(bounds, s, side="left"))  # first phoneme starting at or after s
@@ -214,6 +243,10 @@ class TTSDataset(Dataset):
             if sum(d) != T:  # a window inside one phoneme
                 d = [T]
             item["durations"] = torch.tensor(d, dtype=torch.long)
+        if "notes" in self.fields:
+            pitch, start = note_inputs(utt)
+            item["note_pitch"] = torch.from_numpy(pitch[pi:pj].copy())
+            item["note_start"] = torch.from_numpy(start[pi:pj].copy())
         if "f0" in self.fields:
             f0 = self.load_f0(utt)[a:b]
             log_f0, voiced = f0_to_log(f0, interpolate=True)
@@ -251,7 +284,8 @@ def collate(batch: Sequence[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
     ``frame_offset [B]``, ``prompt_start``/``prompt_end [B]``, ``prompt_mask [B, T]`` (True inside the
     prompt span), and per field: ``phonemes [B, L]`` (padded with ``pad_id``), ``phoneme_lengths [B]``,
     ``phoneme_mask [B, L]``, ``durations [B, L]`` (0-padded), ``f0``/``log_f0 [B, T]``, ``voiced [B, T]``,
-    ``audio [B, S]`` with ``audio_lengths [B]``, ``codes [B, n_q, T]``. Masks are True on real entries.
+    ``audio [B, S]`` with ``audio_lengths [B]``, ``codes [B, n_q, T]``, ``note_pitch [B, L]`` (0-padded)
+    and ``note_start [B, L]`` (false-padded). Masks are True on real entries.
     """
     if not batch:
         raise ValueError("collate got an empty batch")
@@ -275,6 +309,9 @@ def collate(batch: Sequence[dict[str, Any]], pad_id: int = 0) -> dict[str, Any]:
         out["phoneme_mask"] = _mask(lengths, out["phonemes"].shape[1])
     if "durations" in first:
         out["durations"] = _pad_stack([b["durations"] for b in batch], 0)
+    if "note_pitch" in first:
+        out["note_pitch"] = _pad_stack([b["note_pitch"] for b in batch], 0.0)
+        out["note_start"] = _pad_stack([b["note_start"] for b in batch], False)
     for name, value in (("f0", 0.0), ("log_f0", 0.0), ("voiced", False)):
         if name in first:
             x = _pad_stack([b[name] for b in batch], value)

@@ -7,7 +7,9 @@ Zero-shot TTS (:meth:`NS2Synthesizer.synthesize`)::
     (phonemes, z_prompt) ──infer_condition──► durations [1, L], log-F0 [1, T], condition [1, H, T]
     prior noise z_1 [1, D, T] (seeded) ──sampler(denoiser)──► ẑ_0 ──codec.decode──► wav [T · hop]
 
-A singing ``score`` replaces the predicted durations and/or pitch (see :meth:`NS2Synthesizer.generate`).
+A singing ``score`` replaces the predicted durations and/or pitch (see :meth:`NS2Synthesizer.generate`);
+for a model trained with score conditioning (``model.net.score_conditioning``), ``score_pitch`` /
+``score_durations="predicted"`` instead predict them conditioned on the score's notes.
 
 Source-aware diffusion (zero-shot voice conversion and speech enhancement, ``convert`` / ``enhance``)
 is in :mod:`ns2.inference.source_aware`; score parsing in :mod:`ns2.inference.score`.
@@ -33,7 +35,10 @@ from ns2.inference.score import parse_score
 from ns2.inference.source_aware import SourceAware
 from ns2.inference.synthesizer import SynthesisError, Synthesizer, prepare_prompt
 
-__all__ = ["NS2Result", "NS2Synthesizer", "fit_durations"]
+__all__ = ["NS2Result", "NS2Synthesizer", "SCORE_SOURCES", "fit_durations"]
+
+# where a score's pitch / durations come from: the score itself, or the score-conditioned predictors
+SCORE_SOURCES = ("score", "predicted")
 
 
 @dataclass
@@ -92,6 +97,12 @@ def fit_durations(weights: torch.Tensor, total: int) -> torch.Tensor:
     return d
 
 
+def _score_source(value: str, what: str) -> str:
+    if value not in SCORE_SOURCES:
+        raise ValueError(f"{what} must be one of {list(SCORE_SOURCES)}, got {value!r}")
+    return str(value)
+
+
 def _resolve_device(device: str | torch.device | None) -> torch.device:
     if device is None or str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -117,6 +128,9 @@ class NS2Synthesizer(SourceAware, Synthesizer):
             NaturalSpeech 2: Euler ODE, 150 steps, τ = 1.2². ``steps=None``: the sampler's default.
         sampler_options: further sampler arguments (``grid``, ``t_min``, ``order``).
         duration_scale: multiplies predicted durations (> 1 is slower speech).
+        score_pitch, score_durations: with a ``score``, take its pitch / durations as written
+            (``"score"``, the default) or predict them conditioned on its notes (``"predicted"``: a
+            model trained with ``score_conditioning`` only); :meth:`generate` can override them per call.
         max_prompt_seconds: prompts longer than this are cut to their first ``max_prompt_seconds``.
         device: ``cpu``, ``cuda``, ``cuda:1``, or ``auto`` (CUDA when available).
         name: the label in reports.
@@ -144,6 +158,8 @@ class NS2Synthesizer(SourceAware, Synthesizer):
         name: str = "ns2",
         sampler_options: Mapping[str, Any] | None = None,
         checkpoint: str | os.PathLike | None = None,
+        score_pitch: str = "score",
+        score_durations: str = "score",
     ) -> None:
         if int(getattr(net, "latent_dim", codec.latent_dim)) != int(codec.latent_dim):
             raise ValueError(f"the network's latent_dim={net.latent_dim} disagrees with the codec's latent_dim={codec.latent_dim}")
@@ -163,6 +179,8 @@ class NS2Synthesizer(SourceAware, Synthesizer):
         self.sampler_options = dict(sampler_options or {})
         self.sampler: Sampler = get_sampler(sampler, steps=steps, tau=tau, **_sampler_kwargs(sampler, self.sampler_options))
         self.duration_scale = float(duration_scale)
+        self.score_pitch = _score_source(score_pitch, "score_pitch")
+        self.score_durations = _score_source(score_durations, "score_durations")
         self.max_prompt_seconds = None if max_prompt_seconds is None else float(max_prompt_seconds)
         self.name = name
         self.checkpoint = None if checkpoint is None else str(checkpoint)
@@ -223,6 +241,8 @@ class NS2Synthesizer(SourceAware, Synthesizer):
             "tau": self.sampler.tau,
             "grid": self.sampler.grid,
             "duration_scale": self.duration_scale,
+            "score_pitch": self.score_pitch,
+            "score_durations": self.score_durations,
             "max_prompt_seconds": self.max_prompt_seconds,
             "language": self.language,
             "symbols": f"{self.symbols.version}:{self.symbols.checksum}",
@@ -292,23 +312,51 @@ class NS2Synthesizer(SourceAware, Synthesizer):
         return wav[0, 0].float().cpu().numpy().astype(np.float32)
 
     # --- text to speech -----------------------------------------------------------------------
-    def generate(self, text: str, prompt_wav: np.ndarray, prompt_sr: int, *, score: Any = None, seed: int = 0) -> NS2Result:
+    def generate(self, text: str, prompt_wav: np.ndarray, prompt_sr: int, *, score: Any = None, seed: int = 0,
+                 score_pitch: str | None = None, score_durations: str | None = None) -> NS2Result:
         """Synthesize and return the waveform with its phonemes, durations and pitch (:class:`NS2Result`).
 
         ``score`` (singing, or any fixed timing / melody; :mod:`ns2.inference.score`): some of
         ``durations`` [L] frames, ``log_f0`` [T] or ``f0`` [T] Hz (0 = unvoiced, interpolated as in
-        training), ``phonemes``. With only a pitch contour, the predicted durations are rescaled to
-        sum to its T frames.
+        training), ``phonemes``, and the notes per phoneme (``note_pitch``, ``note_start``; derived from
+        the durations and pitch when absent). With only a pitch contour, the predicted durations are
+        rescaled to sum to its T frames.
+
+        ``score_pitch`` / ``score_durations`` (default: the constructor's): ``"score"`` takes the
+        score's pitch / durations as written; ``"predicted"`` has the predictors of a model trained
+        with score conditioning predict them from the text, the prompt and the score's notes (natural
+        F0 around the written notes rather than the flat note contour; predicted durations see the
+        notes' pitches and onsets but not their lengths, and are rescaled to the score's pitch when that
+        is kept). A score-conditioned model reads the notes in any case wherever it predicts.
         """
+        pitch_from = _score_source(score_pitch or self.score_pitch, "score_pitch")
+        durations_from = _score_source(score_durations or self.score_durations, "score_durations")
+        conditioned = bool(getattr(self.net, "score_conditioning", False))
+        note_pitch = note_start = None
         if score is None:
             phonemes, durations, log_f0 = self.phonemize(text), None, None
         else:
             sc = parse_score(score, text, self.phonemize, self.device)
             phonemes, durations, log_f0 = sc.phonemes, sc.durations, sc.log_f0
+            if "predicted" in (pitch_from, durations_from):
+                what = "score_pitch" if pitch_from == "predicted" else "score_durations"
+                if not conditioned:
+                    raise SynthesisError(
+                        f"{what}='predicted' needs a model trained with score conditioning "
+                        "(model.net.score_conditioning=true); to predict without the notes, leave the pitch "
+                        "or the durations out of the score")
+                if sc.note_pitch is None:
+                    raise SynthesisError(f"score: {what}='predicted' reads the score's notes; give durations with "
+                                         "f0 (or log_f0), or note_pitch")
+                durations = None if durations_from == "predicted" else durations
+                log_f0 = None if pitch_from == "predicted" else log_f0
+            if conditioned:
+                note_pitch, note_start = sc.note_pitch, sc.note_start
         ids = self._ids(phonemes, "text" if score is None else "score")
         z_prompt = self._prompt(prompt_wav, prompt_sr)
         with torch.inference_mode():
-            z0, cond = self.sample_latent(ids, z_prompt, durations=durations, log_f0=log_f0, seed=seed)
+            z0, cond = self.sample_latent(ids, z_prompt, durations=durations, log_f0=log_f0, seed=seed,
+                                          note_pitch=note_pitch, note_start=note_start)
             frames = int(cond.frame_mask.sum())
             wav = self._decode(z0[..., :frames])
         return NS2Result(
@@ -321,7 +369,8 @@ class NS2Synthesizer(SourceAware, Synthesizer):
             prompt_frames=int(z_prompt.shape[-1]),
             seed=int(seed),
             extra={"sampler": self.sampler.name, "steps": self.sampler.steps, "nfe": self.sampler.nfe,
-                   "score": score is not None},
+                   "score": score is not None,
+                   **({"score_pitch": pitch_from, "score_durations": durations_from} if score is not None else {})},
             latent=z0[0, :, :frames].float().cpu().numpy(),
         )
 
@@ -335,9 +384,12 @@ class NS2Synthesizer(SourceAware, Synthesizer):
         log_f0: torch.Tensor | None = None,
         seed: int = 0,
         max_frames: int | None = None,
+        note_pitch: torch.Tensor | None = None,
+        note_start: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Any]:
         """The one sampling path: phoneme ids [1, L] + prompt latent [1, D, Tp] -> (ẑ0 [1, D, T], the
-        :class:`~ns2.models.ns2.model.NS2Condition`).
+        :class:`~ns2.models.ns2.model.NS2Condition`). ``note_pitch`` / ``note_start`` [1, L]: a score's
+        notes, read by the predictions of a score-conditioned model.
 
         Durations are the predictor's (times ``duration_scale``) unless given ([1, L] frames); with only
         ``log_f0`` [1, T] given they are rescaled to its T frames; ``max_frames`` caps the total of
@@ -347,13 +399,14 @@ class NS2Synthesizer(SourceAware, Synthesizer):
         """
         net = self.net
         z_prompt = z_prompt if net.prompt_encoder is not None else None
+        notes = {} if note_pitch is None else {"note_pitch": note_pitch, "note_start": note_start}
         if durations is None and log_f0 is not None:
-            durations = self.fitted_durations(ids, z_prompt, log_f0.shape[-1])
-        cond = net.infer_condition(ids, None, z_prompt, None, self.duration_scale, durations, log_f0)
+            durations = self.fitted_durations(ids, z_prompt, log_f0.shape[-1], **notes)
+        cond = net.infer_condition(ids, None, z_prompt, None, self.duration_scale, durations, log_f0, **notes)
         total = int(cond.durations.sum())
         if durations is None and max_frames is not None and total > int(max_frames):
             d = fit_durations(cond.durations[0].float(), int(max_frames)).to(ids.device)[None]
-            cond = net.infer_condition(ids, None, z_prompt, None, 1.0, d, None)
+            cond = net.infer_condition(ids, None, z_prompt, None, 1.0, d, None, **notes)
         denoise_fn = net.denoiser(cond.cond, cond.frame_mask, cond.prompt_hidden, cond.prompt_mask)
         z0 = self.sampler(denoise_fn, self.sde, (1, int(net.latent_dim), cond.cond.shape[-1]), mask=cond.frame_mask,
                           seed=int(seed), device=self.device)
@@ -369,20 +422,28 @@ class NS2Synthesizer(SourceAware, Synthesizer):
         score: Any = None,
         seed: int = 0,
         utt_id: str | None = None,
+        score_pitch: str | None = None,
+        score_durations: str | None = None,
     ) -> tuple[np.ndarray, int]:
         """Zero-shot TTS: ``text`` in the prompt's voice -> (wav [S] float32, codec rate). The prompt's
-        transcript is not needed (NaturalSpeech 2 prompts with the latent alone). Metadata of the call
-        (durations, log-F0, frames...) is left in :attr:`last_info`."""
-        result = self.generate(text, prompt_wav, prompt_sr, score=score, seed=seed)
+        transcript is not needed (NaturalSpeech 2 prompts with the latent alone). ``score``,
+        ``score_pitch``, ``score_durations``: see :meth:`generate`. Metadata of the call (durations,
+        log-F0, frames...) is left in :attr:`last_info`."""
+        result = self.generate(text, prompt_wav, prompt_sr, score=score, seed=seed, score_pitch=score_pitch,
+                               score_durations=score_durations)
         self.last_info = {**result.info(), "id": utt_id}
         return result.wav, result.sample_rate
 
-    def fitted_durations(self, ids: torch.Tensor, z_prompt: torch.Tensor | None, total: int) -> torch.Tensor:
-        """The duration predictor's durations (prompted by ``z_prompt``) rescaled to sum to ``total``. -> [1, L]."""
+    def fitted_durations(self, ids: torch.Tensor, z_prompt: torch.Tensor | None, total: int,
+                         note_pitch: torch.Tensor | None = None, note_start: torch.Tensor | None = None) -> torch.Tensor:
+        """The duration predictor's durations (prompted by ``z_prompt``; reading the notes [1, L] of a
+        score-conditioned model) rescaled to sum to ``total``. -> [1, L]."""
         net = self.net
         h = net.encode_text(ids)
         p = net.encode_prompt(z_prompt)
-        weights = torch.expm1(net.predict_durations(h, None, p, None)[0].float()).clamp(min=0)
+        notes = {} if note_pitch is None else {"note_pitch": note_pitch, "note_start": note_start}
+        log_dur = net.predict_durations(h, None, p, None, **notes)
+        weights = torch.expm1(log_dur[0].float()).clamp(min=0)
         return fit_durations(weights, total).to(self.device)[None]
 
     def __repr__(self) -> str:

@@ -46,7 +46,17 @@ go into every checkpoint. ``latent_dim: null`` (or absent) takes the codec's lat
 
 Logged: ``train/{total,data,score,ce_rvq,duration,pitch,grad_norm,lr,ema_decay}``,
 ``val/{total,data,score,ce_rvq,duration,pitch}`` (and ``val/loss`` = ``val/total``),
-``val/synth_frames_ratio`` (predicted / true frames), ``val/synth_latent_rms_ratio``.
+``val/synth_frames_ratio`` (predicted / true frames), ``val/synth_latent_rms_ratio``. With
+``log_by_kind`` (default) every loss term also per kind of item, ``train/<kind>/<term>`` and
+``val/<kind>/<term>`` (kind ``speech`` or ``singing``, from the batch's ``kinds``), when the batch holds
+that kind: the loss over that kind's items alone (``NS2Loss(items=...)``, no gradient; the optimised
+total is unchanged). Training logs them per step (weighted by the kind's item count); validation
+averages them over the epoch weighted by item count and reduced over ranks (a kind may be missing
+from some ranks' batches), logged at the epoch's end.
+
+Score conditioning (``net.score_conditioning``, beyond the paper): the batch must also carry the
+``notes`` field (``note_pitch``, ``note_start`` per phoneme, :mod:`ns2.data.dataset`), which the
+duration and pitch predictors read; validation synthesis passes each item's notes too.
 
 The schedule, gradient clipping and EMA update are :mod:`ns2.lit.optim`'s (shared with
 :class:`~ns2.lit.codec.CodecLit`), the figures :mod:`ns2.lit.figures`', validation synthesis
@@ -68,6 +78,7 @@ from torch import nn
 
 from ns2.codec.base import Codec
 from ns2.data.codes import check_codes_codec
+from ns2.data.manifest import KINDS
 from ns2.inference import NS2Synthesizer
 from ns2.inference.checkpoint import make_record, plain
 from ns2.inference.samplers import NS2_TAU, get_sampler
@@ -85,6 +96,8 @@ __all__ = [
     "net_kwargs",
     "prompt_latents",
     "frozen_codec",
+    "KindMeans",
+    "same_network",
 ]
 
 log = logging.getLogger(__name__)
@@ -94,6 +107,7 @@ NET_TARGETS = ("ns2.models.ns2.NaturalSpeech2", "ns2.models.ns2.model.NaturalSpe
 DEFAULT_SAMPLER = {"name": "dpm_solver_pp", "steps": 10, "tau": NS2_TAU}  # configs/model/ns2.yaml: why
 DEFAULT_VAL_SAMPLER = {"name": "dpm_solver_pp", "steps": 10, "tau": NS2_TAU}
 FIELDS = {"phonemes", "durations", "f0", "codes"}
+NOTE_FIELD = "notes"  # the dataset field of a score-conditioned network (note_pitch, note_start)
 # NS2Loss's settings and their defaults (the paper's: CE-RVQ summed over quantisers in the latent space, no
 # temperature, the prompt span left out of the duration and pitch losses), read from its signature so they
 # are written once; this module trains with the noise-weighted score loss.
@@ -126,6 +140,14 @@ def net_kwargs(net: Any) -> dict[str, Any]:
     if "vocab_size" not in kw:
         raise ValueError("NS2Lit: net needs vocab_size (at least the symbol table's size)")
     return kw
+
+
+def same_network(kw: Mapping[str, Any]) -> dict[str, Any]:
+    """NaturalSpeech2 kwargs with the constructor's defaults filled in, for comparing two networks: a
+    checkpoint written before a switch existed (e.g. ``score_conditioning``) is the default network."""
+    defaults = {k: p.default for k, p in inspect.signature(NaturalSpeech2).parameters.items()
+                if p.default is not inspect.Parameter.empty and k != "codec"}
+    return plain({**defaults, **dict(kw)})
 
 
 def prompt_latents(z0: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -203,6 +225,40 @@ def frozen_codec(codec: Any, owner: str = "NS2Lit") -> Codec:
     return codec.freeze()
 
 
+class KindMeans:
+    """Item-weighted means of per-kind loss terms over an epoch: ``update(kind, terms, n)`` adds the
+    terms of a batch's ``n`` items of ``kind``; ``compute(reduce)`` sums over ranks with ``reduce``
+    (a tensor -> its sum over ranks; the same fixed layout, every kind of :data:`KINDS` by every term, on
+    every rank) and returns ``{"<kind>/<term>": mean}`` for the kinds seen anywhere."""
+
+    def __init__(self, terms: Sequence[str]) -> None:
+        self.terms = list(terms)
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums = torch.zeros(len(KINDS), len(self.terms), dtype=torch.float64)
+        self.counts = torch.zeros(len(KINDS), 1, dtype=torch.float64)
+
+    def update(self, kind: str, terms: Mapping[str, torch.Tensor], n: int) -> None:
+        i = KINDS.index(kind)
+        for j, term in enumerate(self.terms):
+            if term in terms:
+                self.sums[i, j] += float(terms[term]) * n
+        self.counts[i] += n
+
+    def compute(self, reduce: Any = None, device: torch.device | str = "cpu") -> dict[str, float]:
+        table = torch.cat([self.sums, self.counts], dim=1).to(device)
+        if reduce is not None:
+            table = reduce(table)
+        table = table.cpu()
+        out = {}
+        for i, kind in enumerate(KINDS):
+            n = float(table[i, -1])
+            if n > 0:
+                out.update({f"{kind}/{term}": float(table[i, j]) / n for j, term in enumerate(self.terms)})
+        return out
+
+
 # --- the module --------------------------------------------------------------------------------------
 class NS2Lit(L.LightningModule):
     """NaturalSpeech 2 training (module docstring).
@@ -236,6 +292,7 @@ class NS2Lit(L.LightningModule):
             (a codec given must be the same one), and its symbol table replaces ``symbols``.
         trainable: the network's submodules that train (e.g. ``[prompt_encoder, diffusion]``); the
             others are frozen and left out of the optimiser. None: all of them.
+        log_by_kind: also log every loss term per kind of item (module docstring).
     """
 
     def __init__(
@@ -263,6 +320,7 @@ class NS2Lit(L.LightningModule):
         init_from: str | None = None,
         trainable: Sequence[str] | None = None,
         compile: Mapping[str, Any] | None = None,
+        log_by_kind: bool = True,
     ):
         super().__init__()
         base, base_kw = load_base(init_from) if init_from else (None, None)
@@ -336,6 +394,8 @@ class NS2Lit(L.LightningModule):
         self.language = str(language)
         self.pitch_voiced_only = bool(pitch_voiced_only)
         self.val_with_ema = bool(val_with_ema)
+        self.log_by_kind = bool(log_by_kind)
+        self._val_kinds = KindMeans([k for k, v in self.loss_fn.weights.items() if v] + ["total"])
         self._mel: nn.Module | None = None
 
         self.save_hyperparameters(self.config())
@@ -371,6 +431,7 @@ class NS2Lit(L.LightningModule):
             "init_from": self.init_from,
             "trainable": self.trainable,
             "compile": self.compile_settings,
+            "log_by_kind": self.log_by_kind,
         })
 
     # --- modes: the codec and the EMA network never train ------------------------------------------------
@@ -396,6 +457,11 @@ class NS2Lit(L.LightningModule):
             if missing:
                 raise ValueError(
                     f"NS2Lit: the datamodule lacks fields {missing}; set data.datamodule.fields=[phonemes,durations,f0,codes]"
+                )
+            if self.net.score_conditioning and NOTE_FIELD not in fields:
+                raise ValueError(
+                    "NS2Lit: the network is score-conditioned (model.net.score_conditioning=true) but the datamodule "
+                    "lacks the notes field; set data.datamodule.fields=[phonemes,durations,f0,codes,notes]"
                 )
         if hasattr(dm, "symbols"):
             table = _symbol_table(dm.symbols)
@@ -434,6 +500,18 @@ class NS2Lit(L.LightningModule):
             z0 = self.codec.codes_to_latent(batch["codes"].long()).float()
         return z0 * batch["frame_mask"][:, None, :].to(z0.dtype)
 
+    @staticmethod
+    def note_inputs(batch: Mapping[str, Any], net: NaturalSpeech2) -> dict[str, torch.Tensor]:
+        """``{note_pitch, note_start}`` [B, L] of the batch for a score-conditioned network, {} otherwise."""
+        if not getattr(net, "score_conditioning", False):
+            return {}
+        if "note_pitch" not in batch:
+            raise KeyError(
+                "NS2Lit: the network is score-conditioned (model.net.score_conditioning=true): the batch needs "
+                "note_pitch and note_start; set data.datamodule.fields=[phonemes,durations,f0,codes,notes]"
+            )
+        return {"note_pitch": batch["note_pitch"], "note_start": batch.get("note_start")}
+
     def compute_losses(
         self,
         batch: Mapping[str, Any],
@@ -443,12 +521,15 @@ class NS2Lit(L.LightningModule):
         t: torch.Tensor | None = None,
         noise: torch.Tensor | None = None,
         z_prompt: torch.Tensor | None = None,
+        by_kind: bool = False,
     ) -> dict[str, torch.Tensor]:
         """Every loss term (unweighted) and ``total`` for one batch.
 
         ``net``: the network (default: the trained one). Optional fixed inputs, for evaluation and tests:
         ``z0`` [B, D, T] (the target latent; default from the codes), ``t`` [B], ``noise`` ε [B, D, T],
-        ``z_prompt`` [B, D, Tp] (default: the prompt spans of ``z0``).
+        ``z_prompt`` [B, D, Tp] (default: the prompt spans of ``z0``). ``by_kind``: also
+        ``"<kind>/<term>"`` for every kind in ``batch["kinds"]``, the terms over that kind's items alone
+        (detached; :meth:`kind_losses`).
         """
         self._check_batch(batch)
         net = self.net if net is None else net
@@ -486,20 +567,46 @@ class NS2Lit(L.LightningModule):
         if noise is None:
             noise = torch.randn_like(z0)
         z_t = self.sde.sample_zt(z0, t.to(z0.dtype), noise) * fm
+        notes = self.note_inputs(batch, net)
         with self._net_context():
-            out = net(batch["phonemes"], batch["phoneme_mask"], durations, batch["log_f0"], z_t, t, z_prompt, p_mask)
+            out = net(batch["phonemes"], batch["phoneme_mask"], durations, batch["log_f0"], z_t, t, z_prompt, p_mask,
+                      **notes)
+        inputs = dict(
+            z0_hat=out.z0_hat.float(), z0=z0, z_t=z_t, t=t, frame_mask=frame_mask, prompt_mask=span_mask,
+            codes=batch["codes"], codec=self.codec, log_dur_hat=out.log_duration.float(), durations=durations,
+            phone_mask=batch["phoneme_mask"], log_f0_hat=out.log_f0.float(), log_f0=batch["log_f0"].float(),
+            voiced=batch.get("voiced") if self.pitch_voiced_only else None,
+        )
         with self._fp32():
-            return self.loss_fn(
-                z0_hat=out.z0_hat.float(), z0=z0, z_t=z_t, t=t, frame_mask=frame_mask, prompt_mask=span_mask,
-                codes=batch["codes"], codec=self.codec, log_dur_hat=out.log_duration.float(), durations=durations,
-                phone_mask=batch["phoneme_mask"], log_f0_hat=out.log_f0.float(), log_f0=batch["log_f0"].float(),
-                voiced=batch.get("voiced") if self.pitch_voiced_only else None,
-            )
+            losses = self.loss_fn(**inputs)
+            if by_kind and batch.get("kinds") is not None:
+                losses.update(self.kind_losses(batch["kinds"], inputs, losses))
+        return losses
+
+    @torch.no_grad()
+    def kind_losses(self, kinds: Sequence[str], inputs: Mapping[str, Any], losses: Mapping[str, torch.Tensor]
+                    ) -> dict[str, torch.Tensor]:
+        """``{"<kind>/<term>": value}`` for every kind among ``kinds`` [B]: the loss terms over that
+        kind's items alone (``NS2Loss(items=...)`` on the detached ``inputs``; a batch of one kind
+        reuses ``losses``)."""
+        present = [k for k in KINDS if k in kinds] + sorted(set(kinds) - set(KINDS))
+        if len(present) == 1:
+            return {f"{present[0]}/{k}": v.detach() for k, v in losses.items()}
+        detached = {k: v.detach() if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+        out: dict[str, torch.Tensor] = {}
+        for kind in present:
+            items = torch.tensor([k == kind for k in kinds], dtype=torch.bool, device=detached["z0"].device)
+            out.update({f"{kind}/{k}": v for k, v in self.loss_fn(**detached, items=items).items()})
+        return out
 
     def training_step(self, batch: Mapping[str, Any], batch_idx: int) -> torch.Tensor:
-        losses = self.compute_losses(batch)
+        losses = self.compute_losses(batch, by_kind=self.log_by_kind)
         bs = int(batch["codes"].shape[0])
-        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, batch_size=bs)
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items() if "/" not in k}, batch_size=bs)
+        kinds = batch.get("kinds") if self.log_by_kind else None
+        for kind in dict.fromkeys(kinds or []):  # each kind weighted by its item count
+            self.log_dict({f"train/{k}": v for k, v in losses.items() if k.startswith(f"{kind}/")},
+                          batch_size=sum(k == kind for k in kinds))
         self.log("train/loss", losses["total"].detach(), prog_bar=True, logger=False, batch_size=bs)
         opt = self.optimizers(use_pl_optimizer=False) if self._trainer is not None else None
         if opt is not None:
@@ -552,14 +659,33 @@ class NS2Lit(L.LightningModule):
         g = torch.Generator(device="cpu").manual_seed(1000003 + int(batch_idx))
         t = (self.t_eps + (1.0 - self.t_eps) * torch.rand(z0.shape[0], generator=g)).to(z0.device)
         noise = torch.randn(z0.shape, generator=g).to(z0.device)
-        losses = self.compute_losses(batch, net, z0=z0, t=t, noise=noise)
+        losses = self.compute_losses(batch, net, z0=z0, t=t, noise=noise, by_kind=self.log_by_kind)
         bs = int(z0.shape[0])
-        self.log_dict({f"val/{k}": v.float() for k, v in losses.items()}, batch_size=bs, sync_dist=True)
+        self.log_dict({f"val/{k}": v.float() for k, v in losses.items() if "/" not in k}, batch_size=bs, sync_dist=True)
+        kinds = batch.get("kinds") if self.log_by_kind else None
+        for kind in dict.fromkeys(kinds or []):  # val/<kind>/<term> at the epoch's end
+            if kind in KINDS:
+                terms = {k.split("/", 1)[1]: v for k, v in losses.items() if k.startswith(f"{kind}/")}
+                self._val_kinds.update(kind, terms, sum(k == kind for k in kinds))
         self.log("val/loss", losses["total"].float(), batch_size=bs, sync_dist=True, logger=False, prog_bar=True)
         trainer = self._trainer
         if (batch_idx == 0 and self.num_val_synth > 0 and trainer is not None and trainer.is_global_zero
                 and not trainer.sanity_checking):
             self.log_synthesis(batch, z0)
+
+    def on_validation_epoch_start(self) -> None:
+        self._val_kinds.reset()
+
+    def on_validation_epoch_end(self) -> None:
+        """``val/<kind>/<term>``: the epoch's item-weighted means, summed over ranks."""
+        trainer = self._trainer
+        reduce = None
+        if trainer is not None and trainer.world_size > 1:
+            reduce = functools.partial(trainer.strategy.reduce, reduce_op="sum")
+        means = self._val_kinds.compute(reduce, self.device) if self.log_by_kind else {}
+        if means:  # already the same on every rank: the sync (a mean) changes nothing
+            self.log_dict({f"val/{k}": v for k, v in means.items()}, sync_dist=True)
+        self._val_kinds.reset()
 
     def synthesizer(self, sampler: Mapping[str, Any] | None = None, net: NaturalSpeech2 | None = None):
         """An :class:`~ns2.inference.ns2.NS2Synthesizer` around the EMA network (or ``net``), the codec
@@ -579,16 +705,20 @@ class NS2Lit(L.LightningModule):
         sampler: Mapping[str, Any] | None = None,
         seed: int = 0,
         max_frames: int | None = None,
+        note_pitch: torch.Tensor | None = None,
+        note_start: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, Any]:
         """Text + prompt -> a latent, with predicted durations and pitch (one item), through
         :meth:`NS2Synthesizer.sample_latent <ns2.inference.ns2.NS2Synthesizer.sample_latent>`.
 
-        phonemes: [1, L]; z_prompt: [1, D, Tp]. ``max_frames`` caps the predicted length (an untrained
-        duration predictor can ask for any length). Returns (z [1, D, T], NS2Condition).
+        phonemes: [1, L]; z_prompt: [1, D, Tp]; note_pitch, note_start: [1, L] (a score-conditioned
+        network's notes). ``max_frames`` caps the predicted length (an untrained duration predictor can
+        ask for any length). Returns (z [1, D, T], NS2Condition).
         """
         synth = self.synthesizer(sampler, net)
         with self._fp32():
-            return synth.sample_latent(phonemes, z_prompt, seed=seed, max_frames=max_frames)
+            return synth.sample_latent(phonemes, z_prompt, seed=seed, max_frames=max_frames, note_pitch=note_pitch,
+                                       note_start=note_start)
 
     @torch.no_grad()
     def log_synthesis(self, batch: Mapping[str, Any], z0: torch.Tensor) -> None:
@@ -602,7 +732,8 @@ class NS2Lit(L.LightningModule):
             s, e = int(batch["prompt_start"][i]), int(batch["prompt_end"][i])
             phonemes = batch["phonemes"][i : i + 1, :n_ph]
             z_prompt = z0[i : i + 1, :, s:e] if e > s else None
-            z, cond = self.synthesize_latent(phonemes, z_prompt, seed=i, max_frames=4 * n_fr + 16)
+            notes = {k: v[i : i + 1, :n_ph] for k, v in self.note_inputs(batch, self.ema).items() if v is not None}
+            z, cond = self.synthesize_latent(phonemes, z_prompt, seed=i, max_frames=4 * n_fr + 16, **notes)
             ratios.append(z.shape[-1] / max(n_fr, 1))
             ref_rms = z0[i, :, :n_fr].pow(2).mean().sqrt()
             rms.append(float(z.pow(2).mean().sqrt() / ref_rms.clamp(min=1e-8)))
@@ -649,7 +780,7 @@ class NS2Lit(L.LightningModule):
         rec = checkpoint.get("ns2")
         if not isinstance(rec, Mapping) or rec.get("kind") != "ns2":
             raise ValueError("NS2Lit: resuming from a checkpoint without an NS2 record; expected one written by NS2Lit")
-        if plain(rec.get("net")) != plain(self.net_kwargs):
+        if same_network(rec.get("net") or {}) != same_network(self.net_kwargs):
             raise ValueError(f"NS2Lit: the checkpoint's network {rec.get('net')} differs from model.net {self.net_kwargs}")
         codec = rec.get("codec") or {}
         if not same_codec(self.codec, codec.get("kwargs"), codec.get("state_dict") or {}):

@@ -30,6 +30,10 @@ Diffusion loss (NaturalSpeech 2 §3.2), for z_t = ρ(z0, t) + σ_t ε, ρ(z0, t)
   ``metric="latent"`` measures in the latent space, as the paper's codebooks (256-dim, in the latent
   space; ``codec=ns2_paper``) do. :class:`NS2Loss` can also learn τ (``ce_rvq_learn_temperature``).
 
+``NS2Loss(..., items=...)`` restricts every term to some items of the batch (a [B] bool mask, e.g. the
+singing ones): since every term is a mean over valid elements, this is exactly the loss of those items
+batched alone (what per-kind logging reports).
+
 The prompt span is excluded from every loss: the three diffusion terms and the pitch loss use
 ``frame_mask & ~prompt_mask``, the duration loss skips the phonemes with a frame in the prompt
 (:func:`phonemes_outside`), as the predictors read the prompt through attention.
@@ -369,13 +373,23 @@ class NS2Loss(nn.Module):
         log_f0_hat: torch.Tensor | None = None,
         log_f0: torch.Tensor | None = None,
         voiced: torch.Tensor | None = None,
+        items: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
         """Every computed term (unweighted) and ``total`` (weighted sum).
 
         z0_hat, z0, z_t: [B, D, T]; t: [B]; frame_mask, prompt_mask (true on prompt frames), voiced:
-        [B, T]; codes: [B, n, T]; log_dur_hat, durations, phone_mask: [B, N]; log_f0_hat, log_f0: [B, T].
+        [B, T]; codes: [B, n, T]; log_dur_hat, durations, phone_mask: [B, N]; log_f0_hat, log_f0: [B, T];
+        items: [B] bool, the items the terms are over (None: all; none valid: every term 0).
         """
         w = self.weights
+        keep = None
+        if items is not None:
+            keep = items.to(device=z0.device, dtype=torch.bool).reshape(-1)
+            if keep.shape[0] != z0.shape[0]:
+                raise ValueError(f"items must have shape [B] = [{z0.shape[0]}], got {tuple(items.shape)}")
+            frame_mask = as_mask(frame_mask, z0, "frame_mask") & keep[:, None]
+            if durations is not None:
+                phone_mask = as_mask(phone_mask, durations, "phone_mask") & keep[:, None].to(durations.device)
         fm = as_mask(frame_mask, z0, "frame_mask")
         pm = None if prompt_mask is None else as_mask(prompt_mask, z0, "prompt_mask")
         diff_mask = fm if pm is None else fm & ~pm

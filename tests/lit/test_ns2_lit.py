@@ -20,7 +20,7 @@ from ns2.lit.optim import InverseSqrtSchedule
 
 FIELDS = ["phonemes", "durations", "f0", "codes"]
 ABLATIONS = ["no_prompt_predictors", "no_ce_loss", "no_query_attention", "no_diffusion_prompt",
-             "prompt_3s", "prompt_5s", "prompt_10s"]
+             "prompt_3s", "prompt_5s", "prompt_10s", "score_conditioning"]
 DIFFUSION_TERMS = ("data", "score", "ce_rvq")
 
 

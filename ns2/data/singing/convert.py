@@ -46,7 +46,8 @@ class ScoreFrames:
 
     def as_score(self) -> dict:
         """The mapping :meth:`ns2.inference.NS2Synthesizer.generate` takes as ``score``."""
-        return {"phonemes": list(self.phonemes), "durations": list(self.durations), "f0": self.f0.copy()}
+        return {"phonemes": list(self.phonemes), "durations": list(self.durations), "f0": self.f0.copy(),
+                "note_frames": [list(span) for span in self.notes]}
 
 
 def _words(score: NoteScore) -> tuple[list[str], list[int | None]]:

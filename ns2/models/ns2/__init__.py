@@ -5,6 +5,8 @@
 * :mod:`.predictor` — :class:`ProsodyPredictor`, the conv + attention predictor shared by
   :mod:`.duration_predictor` (:class:`DurationPredictor`) and :mod:`.pitch_predictor` (:class:`PitchPredictor`)
 * :mod:`.length_regulator` — :class:`LengthRegulator`, :class:`PitchEmbedding`, :func:`durations_from_log`
+* :mod:`.note_embedding` — :class:`NoteEmbedding`, a score's notes for the predictors (``score_conditioning``,
+  beyond the paper)
 * :mod:`.diffusion_net` — :class:`DiffusionNet`, the WaveNet denoiser with speech prompting
 * :mod:`.model` — :class:`NaturalSpeech2`, the composition
 * :mod:`.sde` — the VP-SDE of the latent diffusion
@@ -13,6 +15,7 @@ from ns2.models.ns2.diffusion_net import DiffusionNet
 from ns2.models.ns2.duration_predictor import DurationPredictor
 from ns2.models.ns2.length_regulator import LengthRegulator, PitchEmbedding, durations_from_log, log_duration_target
 from ns2.models.ns2.model import NaturalSpeech2, NS2Condition, NS2Output
+from ns2.models.ns2.note_embedding import NoteEmbedding
 from ns2.models.ns2.phoneme_encoder import PhonemeEncoder
 from ns2.models.ns2.pitch_predictor import PitchPredictor
 from ns2.models.ns2.predictor import ProsodyPredictor
@@ -25,6 +28,7 @@ __all__ = [
     "NS2Condition",
     "NS2Output",
     "NaturalSpeech2",
+    "NoteEmbedding",
     "PhonemeEncoder",
     "PitchEmbedding",
     "PitchPredictor",
