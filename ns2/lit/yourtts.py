@@ -163,6 +163,7 @@ class YourTTSLit(L.LightningModule):
         self.sampling = {**DEFAULT_SAMPLING, **plain(dict(sampling or {}))}
         self.num_val_synth = int(num_val_synth)
         self._grad_norms: dict[str, torch.Tensor] = {}
+        self._spk_cache: dict[tuple[str, int, int], torch.Tensor] = {}
         self.save_hyperparameters(self.config())
 
     def config(self) -> dict[str, Any]:
@@ -211,7 +212,7 @@ class YourTTSLit(L.LightningModule):
         """[B, D] from the frozen speaker encoder on each item's audio (or prompt span)."""
         audio, hop = batch["audio"].float(), int(self.net.hop_length)
         if self.speaker_from == "utterance":
-            return self.speaker_encoder(audio, batch["frame_lengths"].long() * hop)
+            return self._cached_embeddings(batch, audio, hop)
         start, end = batch["prompt_start"].long(), batch["prompt_end"].long()
         if bool(((end - start) * hop < self.sample_rate // 4).any()):
             raise ValueError("YourTTSLit: speaker_from=prompt needs prompt spans of at least 0.25 s "
@@ -220,6 +221,23 @@ class YourTTSLit(L.LightningModule):
         idx = (start * hop)[:, None] + torch.arange(n, device=audio.device)[None]
         clips = audio.gather(1, idx.clamp(max=audio.shape[-1] - 1))
         return self.speaker_encoder(clips, (end - start) * hop)
+
+    def _cached_embeddings(self, batch: Mapping[str, Any], audio: torch.Tensor, hop: int) -> torch.Tensor:
+        """The frozen encoder's embedding of each item's audio, remembered per (id, crop): an utterance seen
+        again with the same crop (every epoch, for items shorter than the crop length) is not embedded twice,
+        as YourTTS precomputes its d-vectors."""
+        lengths = batch["frame_lengths"].long()
+        keys = [(i, int(o), int(n)) for i, o, n in zip(batch.get("ids") or [None] * len(lengths),
+                                                     batch["frame_offset"].tolist(), lengths.tolist())]
+        todo = [b for b, k in enumerate(keys) if k[0] is None or k not in self._spk_cache]
+        if todo:
+            idx = torch.tensor(todo, device=audio.device)
+            new = self.speaker_encoder(audio[idx], lengths[idx] * hop)
+            for j, b in enumerate(todo):
+                if keys[b][0] is not None:
+                    self._spk_cache[keys[b]] = new[j].detach().cpu()
+        out = [new[todo.index(b)] if b in todo else self._spk_cache[k].to(audio.device) for b, k in enumerate(keys)]
+        return torch.stack(out)
 
     def language_ids(self, batch: Mapping[str, Any]) -> torch.Tensor | None:
         if getattr(self.net, "emb_l", None) is None:

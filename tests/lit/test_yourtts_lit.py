@@ -177,3 +177,15 @@ def test_checkpoint_errors_are_one_line(trained, tmp_path):
     torch.save(bad, tmp_path / "bad.ckpt")
     with pytest.raises(NS2CheckpointError, match="expected a class of the ns2 package"):
         load_yourtts_checkpoint(tmp_path / "bad.ckpt")
+
+
+def test_cached_speaker_embeddings_equal_fresh_ones(corpus):
+    lit = make_lit()
+    batch = first_batch(corpus)
+    first = lit.speaker_embedding(batch)
+    assert len(lit._spk_cache) == len(batch["ids"])
+    fresh = lit.speaker_encoder(batch["audio"], batch["frame_lengths"] * 200)
+    torch.testing.assert_close(first, fresh)
+    torch.testing.assert_close(lit.speaker_embedding(batch), first)  # from the cache
+    moved = {**batch, "frame_offset": batch["frame_offset"] + 1, "audio": batch["audio"].flip(-1)}
+    assert not torch.allclose(lit.speaker_embedding(moved), first)  # another crop is embedded anew
