@@ -262,7 +262,10 @@ def build_singing(
     """Singing targets of ``split`` (items with ``kind == "singing"`` and a score), in two lists:
     ``speech`` (the prompt a ``prompt_seconds`` crop of the speaker's speech, the paper's zero-shot
     singing) and ``singing`` (a crop of another sung item of the speaker; targets whose speaker sings
-    only once are left out of this list). Each item carries its score in ``extra.score``."""
+    only once are left out of this list). Each item carries its score in ``extra.score`` and the score's
+    phonemes and frame durations in ``extra.score_phonemes`` / ``score_durations`` / ``score_frame_rate``
+    (the synthetic corpus sings exactly these durations), what a system sings from
+    (:func:`ns2.eval.inputs.synthesis_score`)."""
     utts = list(utts)
     sung = [u for u in utts if u.kind == "singing" and u.split == split and u.score and u.text.strip()]
     speech = _by_speaker(_speech(utts, split))
@@ -276,7 +279,9 @@ def build_singing(
                 if not others:
                     continue
                 item = _cross_item(t, others, prompt_seconds, seed)
-                item.extra.update(score=t.score, target_kind="singing", prompt_kind=prompt_kind)
+                item.extra.update(score=t.score, target_kind="singing", prompt_kind=prompt_kind,
+                                  score_phonemes=list(t.phonemes), score_durations=[int(d) for d in t.durations],
+                                  score_frame_rate=float(t.frame_rate))
                 per.setdefault(spk, []).append(item)
         out[prompt_kind] = _round_robin(per)
     return out

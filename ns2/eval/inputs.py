@@ -91,3 +91,27 @@ class AlignerDurations:
         from ns2.metrics.backbones import sha256_file
 
         return {"checkpoint": self.checkpoint, "sha256": sha256_file(self.checkpoint), "frame_rate": self.frame_rate}
+
+
+def synthesis_score(extra: dict[str, Any]) -> dict[str, Any] | None:
+    """What a system sings a test item from: ``{phonemes, durations, f0, note_frames}`` built from the item's
+    score (notes with MIDI pitch, start and duration in seconds, 0 = rest) and its frame durations
+    (``extra.score_durations`` at ``score_frame_rate``); F0 per frame is the pitch of the note holding the
+    frame's centre (0 in rests). None when the item carries no score frames (speech items)."""
+    from ns2.audio.f0 import midi_to_hz
+
+    notes, durations = extra.get("score"), extra.get("score_durations")
+    if not notes or not durations:
+        return None
+    fr = float(extra["score_frame_rate"])
+    T = int(sum(durations))
+    f0 = np.zeros(T, dtype=np.float32)
+    spans = []
+    for n in notes:
+        a = int(round(float(n["start"]) * fr))
+        b = min(int(round((float(n["start"]) + float(n["duration"])) * fr)), T)
+        spans.append([a, b])
+        if not n.get("rest") and float(n.get("pitch") or 0) > 0:
+            f0[a:b] = float(midi_to_hz(float(n["pitch"])))
+    return {"phonemes": list(extra["score_phonemes"]), "durations": [int(d) for d in durations], "f0": f0,
+            "note_frames": [s for s in spans if s[1] > s[0]]}

@@ -256,7 +256,12 @@ def score_item(system: Any, label: str, ts: TestSet, item: ProtocolItem, scorer:
         return rec
     t0 = time.perf_counter()
     try:
-        wav, sr = system.synthesize(item.text, prompt, psr, prompt_text=item.prompt_text, seed=s, utt_id=item.id)
+        from ns2.eval.inputs import synthesis_score
+
+        score = synthesis_score(item.extra)  # singing items are sung from their score; None for speech
+        kwargs = {"score": score} if score is not None else {}
+        wav, sr = system.synthesize(item.text, prompt, psr, prompt_text=item.prompt_text, seed=s, utt_id=item.id,
+                                    **kwargs)
         hyp = np.asarray(wav, dtype=np.float32)
         if hyp.ndim == 2 and 1 in hyp.shape:
             hyp = hyp.reshape(-1)
