@@ -149,6 +149,9 @@ class YourTTSSynthesizer(Synthesizer):
     """
 
     name = "yourtts"
+    # VITS decodes frame-synchronous latents: the durations it used are the exact phoneme timing of its
+    # output, so an evaluation may score prosody with them (:attr:`last_alignment`; phoneme input only)
+    reports_alignment = True
 
     def __init__(self, net: torch.nn.Module, speaker_encoder: torch.nn.Module, symbols: Any, language: str = "en-us",
                  sample_rate: int = 16000, languages: Sequence[str] | None = None, noise_scale: float = 0.667,
@@ -232,6 +235,16 @@ class YourTTSSynthesizer(Synthesizer):
             x = x[: int(round(self.max_prompt_seconds * self.speaker_encoder.sample_rate))]
         return self.speaker_encoder(torch.from_numpy(np.ascontiguousarray(x)).to(self.device)[None])
 
+    @property
+    def last_alignment(self) -> dict[str, Any] | None:
+        """The phonemes and frame durations of the last output (``{"phonemes", "durations", "frame_rate"}``), or
+        None before the first call, for a character model (the released one) or an output cut by the guard."""
+        info = self.last_info or {}
+        if self.symbols is None or "durations" not in info or info.get("capped"):
+            return None
+        return {"phonemes": self.symbols.decode(info["ids"]), "durations": list(info["durations"]),
+                "frame_rate": self.frame_rate}
+
     def language_ids(self, batch: int) -> torch.Tensor | None:
         if self.languages is None:
             return None
@@ -248,7 +261,8 @@ class YourTTSSynthesizer(Synthesizer):
                              **self.sampling)
         n = int(out["wav_lengths"][0])
         self.last_info = {"frames": n // int(self.net.hop_length), "phonemes": len(ids),
-                          "capped": int(out["durations"][0].sum()) > max_frames}
+                          "capped": int(out["durations"][0].sum()) > max_frames, "ids": list(ids),
+                          "durations": [int(d) for d in out["durations"][0].tolist()]}
         return out["wav"][0, 0, :n].float().clamp(-1, 1).cpu().numpy().astype(np.float32)
 
     def synthesize(self, text: str, prompt_wav: np.ndarray, prompt_sr: int, *, prompt_text: str | None = None,

@@ -142,6 +142,9 @@ def test_checkpoint_round_trips_and_synthesizes_seeded(trained, corpus):
     c, _ = synth.synthesize("hello there", prompt, 16000, seed=4)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+    al = synth.last_alignment  # the timing of the last output (c), for the harness's prosody measures
+    assert al["frame_rate"] == 80.0 and sum(al["durations"]) * 200 == len(c)
+    assert al["phonemes"] == synth.symbols.decode(synth.frontend.ids("hello there"))
     slow = YourTTSSynthesizer.from_checkpoint(path, length_scale=2.0, noise_scale_dp=0.0)
     fast = YourTTSSynthesizer.from_checkpoint(path, length_scale=1.0, noise_scale_dp=0.0)
     n_slow = len(slow.synthesize("hello there", prompt, 16000)[0])
