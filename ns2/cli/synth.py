@@ -39,11 +39,11 @@ MODES = {
 }
 FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
 QUOTED_KEYS = ("text", "source_text", "prompt", "prompt_text", "source", "ckpt", "out", "list", "out_dir", "score",
-               "lyrics")
+               "lyrics", "pitch_ref")
 # each system's synthesizer class and the command-line keys it takes (key -> constructor argument)
 SYSTEMS = {
     "ns2": ("ns2.inference.ns2:NS2Synthesizer", {k: k for k in ("sampler", "steps", "tau", "duration_scale",
-                                                                "max_prompt_seconds", "device")}),
+                                                                "max_prompt_seconds", "score_pitch", "device")}),
     "valle": ("ns2.inference.valle:VALLESynthesizer", {"prompting": "mode", "temperature": "temperature",
                                                        "top_k": "top_k", "top_p": "top_p",
                                                        "max_prompt_seconds": "max_prompt_seconds", "device": "device"}),
@@ -197,16 +197,27 @@ def synth_item(synth: Any, mode: str, item: Mapping[str, Any]) -> tuple[Any, int
 def sing_item(synth: Any, item: Mapping[str, Any]) -> tuple[Any, int]:
     """``mode=sing``: the score file (MusicXML, or MIDI + ``lyrics``) read and converted at the
     synthesizer's frame rate (:func:`ns2.data.singing.convert.score_frames`, moved by ``transpose``
-    semitones), then sung in the prompt's voice with the score's durations and pitch."""
+    semitones), then sung in the prompt's voice with the score's durations and pitch; with ``pitch_ref``
+    (a sung clip) the pitch is the clip's, stretched to the score
+    (:func:`ns2.data.singing.convert.with_reference_pitch`)."""
     from ns2.data.singing.convert import score_frames
     from ns2.data.singing.readers import read_score
 
+    transpose = float(item.get("transpose") or 0.0)
     try:
         notes = read_score(item["score"], item.get("lyrics") or None)
-        frames = score_frames(notes, frame_rate=synth.frame_rate, language=synth.language,
-                              transpose=float(item.get("transpose") or 0.0))
+        frames = score_frames(notes, frame_rate=synth.frame_rate, language=synth.language, transpose=transpose)
+        if item.get("pitch_ref"):
+            from ns2.audio.f0 import compute_f0
+            from ns2.data.singing.convert import with_reference_pitch
+            from ns2.inference.synthesizer import prepare_prompt
+
+            ref, rsr = _read_audio(item["pitch_ref"], "pitch_ref")
+            ref = prepare_prompt(ref, rsr, synth.sample_rate, min_seconds=0.1, name="pitch_ref")
+            hop = int(round(synth.sample_rate / synth.frame_rate))
+            frames = with_reference_pitch(frames, compute_f0(ref, synth.sample_rate, hop), transpose)
     except ValueError as e:
-        raise SynthUsageError(str(e)) from None
+        raise SynthUsageError(f"{e}") from None
     prompt, psr = _read_audio(item["prompt"], "prompt")
     return synth.synthesize(frames.text, prompt, psr, score=frames.as_score(), seed=int(item.get("seed", 0)),
                             utt_id=item.get("id"))
@@ -262,7 +273,8 @@ def run_synth(cfg: Mapping[str, Any] | DictConfig, synth: Any = None) -> dict[st
             item["out"] = out_dir / f"{item['id']}.wav"
         log_path: Path | None = out_dir / "synth.jsonl"
     else:
-        item = {k: _str(opt.get(k)) for k in ("text", "source_text", "prompt", "prompt_text", "source", "score", "lyrics")}
+        item = {k: _str(opt.get(k)) for k in ("text", "source_text", "prompt", "prompt_text", "source", "score", "lyrics",
+                                              "pitch_ref")}
         item.update(id=None, seed=seed, transpose=opt.get("transpose"))
         _check_item(item, mode, "the command line", max_text_chars=max_chars)
         if not opt.get("out"):

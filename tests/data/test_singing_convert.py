@@ -137,3 +137,26 @@ def test_mandarin_tone_letters_take_no_time_and_apical_vowels_carry_the_note(tmp
     d = dict(zip(out.phonemes, out.durations))
     assert "ʅ" in d and d["ʅ"] > d.get("ʂ", 0) and sum(v for k, v in d.items() if set(k) <= set("˥˦˧˨˩")) == 0
     assert sum(out.durations) == out.f0.size == 80  # one second at 80 frames/s
+
+
+def test_reference_pitch_replaces_the_notes_on_sung_frames(tmp_path):
+    from ns2.data.singing.convert import with_reference_pitch
+
+    frames = score_frames(read_score(song(tmp_path)), frame_rate=FR)
+    sung = frames.f0 > 0
+    half = np.repeat(frames.f0, 2)[::4] * 2.0  # half as many frames, an octave up
+    half[:3] = 0.0  # an unvoiced start of the reference: the written pitch stays there
+    out = with_reference_pitch(frames, half)
+    assert out.durations == frames.durations and out.phonemes == frames.phonemes
+    assert (out.f0[~sung] == 0).all()
+    mid = np.flatnonzero(sung)[len(np.flatnonzero(sung)) // 2]
+    assert out.f0[mid] == pytest.approx(2 * frames.f0[mid], rel=0.05)
+    T, N = frames.f0.size, half.size
+    near = np.clip(np.rint((np.arange(T) + 0.5) * N / T - 0.5).astype(int), 0, N - 1)
+    kept = sung & (near < 3)  # sung frames opposite the reference's unvoiced start
+    assert kept.any()
+    np.testing.assert_array_equal(out.f0[kept], frames.f0[kept])
+    up = with_reference_pitch(frames, half, transpose=-12)  # transposing the reference back down
+    assert up.f0[mid] == pytest.approx(frames.f0[mid], rel=0.05)
+    with pytest.raises(ValueError, match="no voiced frames"):
+        with_reference_pitch(frames, np.zeros(10))

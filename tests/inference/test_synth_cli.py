@@ -98,6 +98,18 @@ def test_sing_mode_follows_the_score(synth, wavs):
     up = np.asarray(synth.last_info["log_f0"])
     assert synth.last_info["durations"] == info["durations"]
     assert np.allclose(up - np.asarray(info["log_f0"]), np.log(2.0), atol=1e-4)  # an octave up, frame by frame
+    # pitch from a sung reference: a 330 Hz tone replaces the written notes on the sung frames
+    t = np.arange(int(0.8 * SR)) / SR
+    sf.write(wavs / "ref.wav", (0.5 * np.sin(2 * np.pi * 330 * t)).astype(np.float32), SR)
+    run_synth({**common, "pitch_ref": str(wavs / "ref.wav"), "out": str(wavs / "ref_sung.wav")}, synth)
+    ref = np.asarray(synth.last_info["log_f0"])
+    assert synth.last_info["durations"] == info["durations"]
+    sung = np.asarray(info["log_f0"]) > 0
+    assert np.median(np.abs(ref[sung] - np.log(330.0))) < 0.02
+    silent = wavs / "silent.wav"
+    sf.write(silent, np.zeros(SR, dtype=np.float32), SR)
+    with pytest.raises(SynthUsageError, match="pitch_ref"):
+        run_synth({**common, "pitch_ref": str(silent), "out": str(wavs / "x.wav")}, synth)
     (wavs / "x.mid").write_bytes(b"MThd")
     with pytest.raises(SynthUsageError, match="needs its lyrics"):
         run_synth({**common, "score": str(wavs / "x.mid"), "out": str(wavs / "x.wav")}, synth)

@@ -26,7 +26,7 @@ import numpy as np
 from ns2.data.features.durations import times_to_durations
 from ns2.data.singing.notes import NoteScore
 
-__all__ = ["ScoreFrames", "score_frames", "transpose_score"]
+__all__ = ["ScoreFrames", "score_frames", "transpose_score", "with_reference_pitch"]
 
 SIL, WB = "<sil>", "|"
 
@@ -206,3 +206,25 @@ def transpose_score(score: NoteScore, semitones: float) -> NoteScore:
     return NoteScore(tuple(n if n.is_rest else replace(n, pitch=float(n.pitch) + semitones) for n in score.notes),
                      score.tempo_bpm, score.source, score.measures)
 
+
+
+def with_reference_pitch(frames: ScoreFrames, ref_f0: np.ndarray, transpose: float = 0.0) -> ScoreFrames:
+    """The score's timing with the pitch of a reference clip: ``ref_f0 [T']`` Hz (0 = unvoiced), e.g. a
+    singer's rendition tracked at the same frame rate, is stretched linearly in time to the score's
+    ``T`` frames and moved by ``transpose`` semitones; it replaces the written F0 on the score's sung
+    frames where the reference is voiced. Rests stay unvoiced; sung frames where the reference is
+    unvoiced keep the written pitch. Returns a new :class:`ScoreFrames`."""
+    ref = np.asarray(ref_f0, dtype=np.float64).reshape(-1)
+    T = frames.f0.size
+    if ref.size == 0 or not (ref > 0).any():
+        raise ValueError("reference pitch: the reference clip has no voiced frames; expected a sung or spoken clip")
+    pos = (np.arange(T) + 0.5) * ref.size / max(T, 1) - 0.5  # frame centres of the score in the reference
+    near = np.clip(np.rint(pos).astype(int), 0, ref.size - 1)
+    voiced_ref = ref[near] > 0
+    idx = np.flatnonzero(ref > 0)
+    log_ref = np.interp(pos, idx, np.log(ref[idx]))  # log-linear between voiced reference frames
+    out = frames.f0.astype(np.float64).copy()
+    use = (out > 0) & voiced_ref
+    out[use] = np.exp(log_ref[use]) * 2.0 ** (float(transpose) / 12.0)
+    return ScoreFrames(list(frames.phonemes), list(frames.durations), out.astype(np.float32), list(frames.word_index),
+                       frames.text, frames.frame_rate, list(frames.notes))
