@@ -10,7 +10,9 @@ subprocesses and printed before they run, so every step can be repeated (or chan
 3. ``ns2 compare`` synthesize zero-shot samples for the held-out speakers through the Synthesizer
    interface and score them beside the ground truth and the codec's resynthesis of it with the
    offline fallback backbones, WER also with the corpus's domain LM (``wer_pocketsphinx_domain``):
-   the paper's comparison table for the systems the demo trains.
+   the paper's comparison table for the systems the demo trains;
+4. ``ns2 eval protocol=synthetic_singing`` the same model sings the held-out singers' scores (from a
+   speech prompt and from a sung one), scored against the notes (raw pitch accuracy, note hits...).
 
 Each step's output folder sits under the demo's own run folder (``outputs/demo/<date>_<time>/``); the
 timings of every step are written to ``demo.json`` there. ``demo.steps`` picks a subset (e.g.
@@ -36,7 +38,7 @@ from ns2.utils.io import write_json
 
 log = logging.getLogger("ns2.demo")
 
-STEPS = ("prep", "train", "eval")
+STEPS = ("prep", "train", "eval", "sing")
 
 
 def _abs(path: str | os.PathLike) -> str:
@@ -63,6 +65,10 @@ def demo_commands(cfg: DictConfig, out_dir: Path) -> dict[str, list[str]]:
                  *([f"system.ns2.steps={int(d.sampler_steps)}"] if d.get("sampler_steps") else []),
                  "fallbacks=true", f"max_items={int(d.eval_items)}", f"out_dir={out_dir / 'eval'}",
                  f"hydra.run.dir={out_dir / 'eval'}", *common],
+        "sing": ["eval", "protocol=synthetic_singing", f"protocol.size={d.size}", "systems=[groundtruth,ns2]",
+                 f"system.ns2.path={train_dir / 'checkpoints' / 'last.ckpt'}", "metrics=[singing]", "optional_metrics=[]",
+                 *([f"system.ns2.steps={int(d.sampler_steps)}"] if d.get("sampler_steps") else []),
+                 "fallbacks=true", f"out_dir={out_dir / 'sing'}", f"hydra.run.dir={out_dir / 'sing'}", *common],
     }
 
 
@@ -97,6 +103,9 @@ def run_demo(cfg: DictConfig) -> dict[str, Any]:
     print(f"\ndemo finished in {record['seconds']:.0f} s ({per_step})")
     if "eval" in steps and report.is_file():
         print(f"\n{report.read_text()}\nreport: {report}")
+    sung = out_dir / "sing" / "report.md"
+    if "sing" in steps and sung.is_file():
+        print(f"\nsinging report: {sung}")
     return record
 
 

@@ -34,6 +34,9 @@ def test_demo_steps_compose(compose, demo_cfg, tmp_path):
             assert Path(cfg.system.ns2.path).name == "last.ckpt"
             assert cfg.system.resynth.codec.endswith("codec_tiny_harmonic.pth")
             assert "wer_pocketsphinx_domain" in cfg.metrics and cfg.report.pairs == "ns2"
+        if step == "sing":  # the same checkpoint sings the singing lists
+            assert cfg.protocol.name == "synthetic-singing-small" and list(cfg.metrics) == ["singing"]
+            assert Path(cfg.system.ns2.path).name == "last.ckpt"
 
 
 def test_demo_codec_is_shipped(demo_cfg):
