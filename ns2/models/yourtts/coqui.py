@@ -158,9 +158,9 @@ def load_weights_only(path: str | os.PathLike) -> Any:
         raise CheckpointFormatError(
             f"{path}: torch.load(weights_only=True) refuses this checkpoint (it pickles {', '.join(names[:4])}{more}); "
             f"it is not unpickled here. "
-            f"Re-save its tensors once where you trust the file: `python -c \"import torch; c = torch.load('{path}', "
-            f"map_location='cpu', weights_only=False); torch.save({{'model': c['model']}}, '{path}')\"`, then record its new checksum "
-            f"with ns2.models.yourtts.coqui.record_checksums"
+            f"Where you trust the file (e.g. with Coqui TTS installed), save only its tensors, "
+            f"torch.save({{'model': state_dict}}, path), then record its new checksum with "
+            f"ns2.models.yourtts.coqui.record_checksums"
         ) from None
     except Exception as e:  # noqa: BLE001 - a truncated or foreign file (EOFError, KeyError, RuntimeError, ...)
         raise CheckpointFormatError(f"{path}: not a readable torch checkpoint ({_first_line(e)})") from None
