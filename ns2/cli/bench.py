@@ -92,7 +92,7 @@ def run_suite(cfg: DictConfig) -> dict:
             c = compose("bench", [f"model={model}", f"model/scale={scale}", f"codec={s.ns2_codec}"])
             for autocast in s.autocast:
                 key = f"{prefix}{scale}" + ("" if autocast is None else f"_{autocast}")
-                results[key] = bench(build(c), batch_size=cfg.batch_size, phonemes=cfg.phonemes, frames=cfg.frames,
+                results[key] = bench(build(c), batch_size=s.train_batch_size, phonemes=cfg.phonemes, frames=cfg.frames,
                                      prompt_frames=cfg.prompt_frames, repeats=cfg.repeats, device=cfg.device,
                                      seed=cfg.seed, autocast=autocast)
     c = compose("bench", ["model=ns2", f"model/scale={s.sampler_scale}", f"codec={s.ns2_codec}"])

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 __all__ = ["bench_codec", "bench_ns2", "bench_valle", "bench_yourtts", "bench_sampler", "bench_f0", "count_flops", "matmul_throughput",
+           "paired_throughput",
            "time_fn", "environment"]
 
 AUTOCAST = {None: None, "fp32": None, "bf16": torch.bfloat16}
@@ -49,6 +50,21 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _cpu_model() -> dict[str, Any]:
+    """The CPU's model name and the vector / matrix extensions that decide its fp32 and bf16 speed
+    (from /proc/cpuinfo; empty where there is none): matmul fractions are only comparable on one CPU."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            info = f.read()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    wanted = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
+    return {"cpu": fields.get("model name", ""), "cpu_features": " ".join(f for f in wanted if f in flags)}
+
+
 def environment(device: torch.device) -> dict[str, Any]:
     env = {
         "device": str(device),
@@ -56,6 +72,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
+        **_cpu_model(),
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
@@ -82,6 +99,27 @@ def matmul_throughput(device: torch.device, n: int = 1024, repeats: int = 5,
     return 2 * n**3 / time_fn(lambda: a @ b, device, repeats, warmup=2)
 
 
+def paired_throughput(fn: Callable[[], Any], flops: int, device: torch.device, repeats: int = 5, warmup: int = 1,
+                      dtype: torch.dtype = torch.float32) -> dict[str, float]:
+    """``fn``'s time and its FLOP rate as a fraction of the matmul throughput, measured in pairs.
+
+    Each of ``repeats`` rounds times one ``fn()`` and, right after it, the reference product of
+    :func:`matmul_throughput` (median of 3), so a slow spell of a shared machine (a virtual machine's
+    neighbours) slows both halves of a pair; the fraction is the median of the rounds' own fractions.
+    -> ``time_s`` (median), ``matmul_flops_per_s`` (median) and ``fraction``."""
+    for _ in range(warmup):
+        fn()
+    times, peaks, fractions = [], [], []
+    for _ in range(repeats):
+        t = time_fn(fn, device, repeats=1, warmup=0)
+        peak = matmul_throughput(device, repeats=3, dtype=dtype)
+        times.append(t)
+        peaks.append(peak)
+        fractions.append(flops / t / peak)
+    return {"time_s": statistics.median(times), "matmul_flops_per_s": statistics.median(peaks),
+            "fraction": statistics.median(fractions)}
+
+
 def _params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters())
 
@@ -96,20 +134,18 @@ def _autocast(device: torch.device, autocast: str | None):
 
 def _train_figures(train_step: Callable[[], Any], flops: int, device: torch.device, repeats: int, warmup: int,
                    autocast: str | None, frames: int) -> dict[str, Any]:
-    """A training step's timing, FLOP rate against the matmul throughput measured right after it in the
-    step's own precision (fp32, or bf16 under bf16 autocast), and peak memory."""
+    """A training step's timing and FLOP rate against the matmul throughput in the step's own precision
+    (fp32, or bf16 under bf16 autocast), measured in pairs (:func:`paired_throughput`), and peak memory."""
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    t = time_fn(train_step, device, repeats, warmup=warmup)
-    memory = _peak_memory_mb(device)
-    peak = matmul_throughput(device, dtype=AUTOCAST[autocast] or torch.float32)
+    r = paired_throughput(train_step, flops, device, repeats, warmup, dtype=AUTOCAST[autocast] or torch.float32)
     return {
-        "train_step_s": t,
-        "train_frames_per_s": frames / t,
+        "train_step_s": r["time_s"],
+        "train_frames_per_s": frames / r["time_s"],
         "train_step_gflops": flops / 1e9,
-        "matmul_gflops_per_s": peak / 1e9,
-        "train_matmul_fraction": flops / t / peak,
-        "peak_memory_mb": memory,
+        "matmul_gflops_per_s": r["matmul_flops_per_s"] / 1e9,
+        "train_matmul_fraction": r["fraction"],
+        "peak_memory_mb": _peak_memory_mb(device),
     }
 
 
@@ -201,7 +237,8 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
     warmup = 2 if compile else 1  # compilation (and the recompile for eval mode) stays out of the timing
     train = _train_figures(train_step, train_flops, device, repeats, warmup, autocast, B * T)
     net.eval()
-    t_denoise = time_fn(denoise, device, repeats, warmup=warmup)
+    d = paired_throughput(denoise, denoise_flops, device, max(repeats, 5), warmup,
+                          dtype=AUTOCAST[autocast] or torch.float32)
     return {
         "params": _params(net),
         "batch_size": B,
@@ -212,10 +249,10 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
         "compile": compile or None,
         "repeats": repeats,
         **train,
-        "denoise_call_ms": 1000 * t_denoise,
+        "denoise_call_ms": 1000 * d["time_s"],
         "sampled_frames": sampled,
         "denoise_call_gflops": denoise_flops / 1e9,
-        "denoise_matmul_fraction": denoise_flops / t_denoise / (train["matmul_gflops_per_s"] * 1e9),
+        "denoise_matmul_fraction": d["fraction"],
         **environment(device),
     }
 

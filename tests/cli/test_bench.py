@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from ns2.cli.bench import run_bench
 
@@ -67,10 +68,20 @@ def test_flop_count_matches_the_arithmetic():
     assert count_flops(lambda: lin(xg).sum().backward()) == 3 * 2 * 8 * 64 * 32
 
 
+def test_paired_throughput_of_the_reference_product_is_about_one():
+    from ns2.eval.bench import count_flops, paired_throughput
+
+    a, b = torch.randn(1024, 1024), torch.randn(1024, 1024)
+    fn = lambda: (a @ b, b @ a)  # noqa: E731  two reference products
+    r = paired_throughput(fn, count_flops(fn), torch.device("cpu"), repeats=5)
+    assert 0.6 < r["fraction"] < 1.6  # a wrong FLOP count (x2) or an inverted ratio falls outside
+    assert r["time_s"] > 0 and r["matmul_flops_per_s"] > 1e9
+
+
 def test_suite_writes_every_benchmark_and_a_table(compose, tmp_path):
     cfg = compose("bench", [f"out_dir={tmp_path}", "target=suite", "repeats=1", "seconds=0.5", "batch_size=1",
                             "frames=60", "phonemes=12", "prompt_frames=20", "suite.codecs=[tiny]",
-                            "suite.ns2_codec=tiny", "suite.ns2_scales=[tiny]", "suite.autocast=[null,bf16]",
+                            "suite.ns2_codec=tiny", "suite.ns2_scales=[tiny]", "suite.train_batch_size=1", "suite.autocast=[null,bf16]",
                             "suite.valle_scales=[valle_tiny]", "suite.yourtts_scales=[yourtts_tiny]",
                             "suite.sampler_scale=tiny", "suite.solvers=[[euler_ode,8],[dpm_solver_pp,4]]",
                             "suite.f0_seconds=1.0"])
@@ -83,6 +94,7 @@ def test_suite_writes_every_benchmark_and_a_table(compose, tmp_path):
     assert r["valle_tiny"]["train_step_gflops"] > 0 and r["valle_tiny_bf16"]["autocast"] == "bf16"
     assert r["ns2_tiny"]["train_step_gflops"] > r["ns2_tiny"]["denoise_call_gflops"] > 0
     assert 0 < r["ns2_tiny"]["train_matmul_fraction"] < 2
+    assert r["ns2_tiny"]["batch_size"] == r["valle_tiny"]["batch_size"] == 1  # suite.train_batch_size
     assert r["ns2_tiny_bf16"]["autocast"] == "bf16"
     s = r["sampler_ns2_tiny"]
     assert (s["nfe_euler_ode_8"], s["nfe_dpm_solver_pp_4"]) == (8, 4)

@@ -186,11 +186,27 @@ def test_cpu_dropout_has_torchs_distribution(p):
     y = dropout(x, p)
     kept = y != 0
     assert abs(kept.float().mean().item() - (1 - p)) < 0.005  # 200k draws: 5 sigma is ~0.005
-    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / (1 - p)))
+    rate = round(p * 2**15) / 2**15  # p resolved to 1/32768: the scale is the realised rate's
+    assert abs(rate - p) < 2**-15
+    torch.testing.assert_close(y[kept], torch.full_like(y[kept], 1 / (1 - rate)))
+    # neighbours (lanes of one 64-bit draw) are independent: both kept at (1 - p)^2
+    k = kept.flatten()
+    assert abs((k[:-1] & k[1:]).float().mean().item() - (1 - p) ** 2) < 0.006
     y.sum().backward()
     torch.testing.assert_close(x.grad, y.detach())  # the gradient is the same mask, the same scale
     torch.manual_seed(0)
     torch.testing.assert_close(dropout(x, p), y)  # seeded: the same mask again
+
+
+def test_random_bits_are_uniform_over_15_bits():
+    from ns2.modules.dropout import random_bits
+
+    torch.manual_seed(0)
+    r = random_bits((1001, 7))  # not a multiple of four lanes
+    assert r.shape == (1001, 7) and r.dtype == torch.int16 and int(r.min()) >= 0
+    hist = torch.bincount((r >> 11).flatten().long(), minlength=16).float() / r.numel()  # top 4 bits
+    assert hist.shape == (16,) and (hist - 1 / 16).abs().max() < 0.01
+    assert int(r.max()) > 32000  # the 15th bit is drawn
 
 
 def test_cpu_dropout_keeps_the_dtype_and_the_rate_in_bfloat16():
