@@ -55,7 +55,11 @@ class FiLM(nn.Module):
         self.proj = nn.Linear(cond_dim, 2 * channels)
 
     def forward(self, x: torch.Tensor, a: torch.Tensor) -> torch.Tensor:
-        gamma, beta = self.proj(a).transpose(1, 2).chunk(2, dim=1)
+        # proj(a) formed channel-first ([B, 2·2C, T], as x) by a pointwise convolution of the transposed
+        # (narrower) a: proj(a).transpose would make every elementwise step stride across a [B, T, 2·2C]
+        # tensor and its backward copy the gradient back to that layout
+        h = F.conv1d(a.transpose(1, 2), self.proj.weight[:, :, None], self.proj.bias)
+        gamma, beta = h.chunk(2, dim=1)
         return x * (1 + gamma) + beta
 
 
@@ -124,7 +128,8 @@ class WaveNetLayer(nn.Module):
                 raise ValueError("this WaveNet layer attends to a context: pass context [B, Tk, C_k]")
             a = self.attn(self.attn_norm(y.transpose(1, 2)), context, context_mask)
             pre = self.film(pre, a)
-        g = self.dropout(torch.tanh(pre[:, : self.channels]) * torch.sigmoid(pre[:, self.channels :]))
+        filt, gate = pre.chunk(2, dim=1)  # (chunk's backward is one cat; two slices' would zero-fill and add)
+        g = self.dropout(torch.tanh(filt) * torch.sigmoid(gate))
         res, skip = nn.Conv1d.forward(self.out_conv, g).chunk(2, dim=1)
         return (x + res) * (1.0 / math.sqrt(2.0)), skip
 

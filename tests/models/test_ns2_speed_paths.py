@@ -29,7 +29,9 @@ def _reference_layer(layer, x, mask, cond, step, context, context_mask):
     y = apply_mask(x + layer.step_proj(step)[:, :, None], mask)
     pre = _masked_conv(layer.dilated_conv, y, mask) + _masked_conv(layer.cond_conv, cond, mask)
     if layer.has_attention:
-        pre = layer.film(pre, layer.attn(layer.attn_norm(y.transpose(1, 2)), context, context_mask))
+        a = layer.attn(layer.attn_norm(y.transpose(1, 2)), context, context_mask)
+        gamma, beta = layer.film.proj(a).transpose(1, 2).chunk(2, dim=1)  # FiLM as a Linear over frames
+        pre = pre * (1 + gamma) + beta
     g = layer.dropout(torch.tanh(pre[:, : layer.channels]) * torch.sigmoid(pre[:, layer.channels :]))
     res, skip = _masked_conv(layer.out_conv, g, mask).chunk(2, dim=1)
     return apply_mask((x + res) / math.sqrt(2.0), mask), skip
