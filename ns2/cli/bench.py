@@ -133,7 +133,7 @@ def suite_table(results: dict[str, dict]) -> str:
 
 
 def run_bench(cfg: DictConfig) -> dict:
-    from ns2.eval.bench import bench_codec, bench_ns2, bench_valle, bench_yourtts
+    from ns2.eval.bench import cpu_model, bench_codec, bench_ns2, bench_valle, bench_yourtts
 
     log = setup_logging()
     if cfg.threads:
@@ -146,8 +146,10 @@ def run_bench(cfg: DictConfig) -> dict:
         write_json(out, result)
         table = suite_table(results)
         with atomic_open(out.with_suffix(".md")) as f:
+            cpu = cpu_model()
+            on = f" ({cpu['cpu']}; {cpu['cpu_features'] or 'no avx2'})" if cpu.get("cpu") else ""
             f.write(f"Commit {result['commit']}, torch {torch.__version__}, "
-                    f"{torch.get_num_threads()} threads, device {cfg.device}.\n\n{table}")
+                    f"{torch.get_num_threads()} threads, device {cfg.device}{on}.\n\n{table}")
         log.info("\n%s", table)
         log.info("wrote %s and %s", out, out.with_suffix(".md"))
         return result

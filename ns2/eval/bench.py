@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["bench_codec", "bench_ns2", "bench_valle", "bench_yourtts", "bench_sampler", "bench_f0", "count_flops", "matmul_throughput",
+__all__ = ["bench_codec", "bench_ns2", "bench_valle", "bench_yourtts", "bench_sampler", "bench_f0", "count_flops", "cpu_model", "matmul_throughput",
            "paired_throughput",
            "time_fn", "environment"]
 
@@ -50,7 +50,7 @@ def _peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _cpu_model() -> dict[str, Any]:
+def cpu_model() -> dict[str, Any]:
     """The CPU's model name and the vector / matrix extensions that decide its fp32 and bf16 speed
     (from /proc/cpuinfo; empty where there is none): matmul fractions are only comparable on one CPU."""
     try:
@@ -72,7 +72,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "machine": platform.machine(),
         "processor": platform.processor() or platform.machine(),
-        **_cpu_model(),
+        **cpu_model(),
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
