@@ -89,30 +89,36 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def matmul_throughput(device: torch.device, n: int = 1024, repeats: int = 5,
-                      dtype: torch.dtype = torch.float32) -> float:
-    """The machine's measured matmul throughput in FLOP/s: an ``n``×``n`` by ``n``×``n`` product
-    (2n³ FLOPs), median of ``repeats``, with the current thread count. The reference that
-    ``*_matmul_fraction`` figures are divided by, measured in the same run as they are."""
+def _reference_product(device: torch.device, n: int, dtype: torch.dtype) -> Callable[[], Any]:
+    """The reference of the ``*_matmul_fraction`` figures: an ``n``×``n`` by ``n``×``n`` product (2n³ FLOPs)."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
-    return 2 * n**3 / time_fn(lambda: a @ b, device, repeats, warmup=2)
+    return lambda: a @ b
+
+
+def matmul_throughput(device: torch.device, n: int = 1024, repeats: int = 5,
+                      dtype: torch.dtype = torch.float32) -> float:
+    """The machine's measured matmul throughput in FLOP/s: :func:`_reference_product`, median of
+    ``repeats``, with the current thread count."""
+    return 2 * n**3 / time_fn(_reference_product(device, n, dtype), device, repeats, warmup=2)
 
 
 def paired_throughput(fn: Callable[[], Any], flops: int, device: torch.device, repeats: int = 5, warmup: int = 1,
-                      dtype: torch.dtype = torch.float32) -> dict[str, float]:
+                      dtype: torch.dtype = torch.float32, n: int = 1024) -> dict[str, float]:
     """``fn``'s time and its FLOP rate as a fraction of the matmul throughput, measured in pairs.
 
-    Each of ``repeats`` rounds times one ``fn()`` and, right after it, the reference product of
-    :func:`matmul_throughput` (median of 3), so a slow spell of a shared machine (a virtual machine's
+    Each of ``repeats`` rounds times one ``fn()`` and, right after it, the reference product
+    (:func:`_reference_product`, median of 3), so a slow spell of a shared machine (a virtual machine's
     neighbours) slows both halves of a pair; the fraction is the median of the rounds' own fractions.
     -> ``time_s`` (median), ``matmul_flops_per_s`` (median) and ``fraction``."""
+    reference = _reference_product(device, n, dtype)
     for _ in range(warmup):
         fn()
+        reference()
     times, peaks, fractions = [], [], []
     for _ in range(repeats):
         t = time_fn(fn, device, repeats=1, warmup=0)
-        peak = matmul_throughput(device, repeats=3, dtype=dtype)
+        peak = 2 * n**3 / time_fn(reference, device, repeats=3, warmup=0)
         times.append(t)
         peaks.append(peak)
         fractions.append(flops / t / peak)
@@ -237,7 +243,7 @@ def bench_ns2(net: nn.Module, batch_size: int = 4, phonemes: int = 60, frames: i
     warmup = 2 if compile else 1  # compilation (and the recompile for eval mode) stays out of the timing
     train = _train_figures(train_step, train_flops, device, repeats, warmup, autocast, B * T)
     net.eval()
-    d = paired_throughput(denoise, denoise_flops, device, max(repeats, 5), warmup,
+    d = paired_throughput(denoise, denoise_flops, device, max(repeats, 5), warmup,  # calls are short: >= 5 rounds
                           dtype=AUTOCAST[autocast] or torch.float32)
     return {
         "params": _params(net),

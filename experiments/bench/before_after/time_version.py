@@ -3,7 +3,10 @@
 
 Run from outside the repository on a checkout of each commit (git worktree add /tmp/bw/<v> <commit>), alternating:
     python time_version.py /tmp/bw/<v> <label> ns2_small_cpu.jsonl
-argv: repo_root label out.jsonl"""
+argv: repo_root label out.jsonl
+
+It restates ns2.eval.bench.paired_throughput and bench_ns2's batch because the older commits it times
+have neither; only their models are imported from the checkout."""
 import sys, json, time, statistics
 root, label, out = sys.argv[1:4]
 sys.path.insert(0, root)
